@@ -1,0 +1,1 @@
+"""What every stage shares: settings, warehouse connections, Airflow assets, the `crm` CLI."""

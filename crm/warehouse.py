@@ -1,0 +1,77 @@
+"""Connections to the DuckDB warehouse file.
+
+DuckDB allows one read-write process or many read-only ones on a file, never both. Every
+writer goes through `connect()`, which turns the lock conflict into a `WarehouseLockedError`
+(retryable) instead of a raw IO error, and sets the session up the same way everywhere:
+UTC, bounded memory, spill to a temp folder beside the file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from crm.errors import WarehouseLockedError
+from crm.settings import Settings, get_settings
+
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "audit")
+
+
+def connect(
+    read_only: bool = False,
+    settings: Settings | None = None,
+    lock_timeout_s: float = 0.0,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; wait up to `lock_timeout_s` for another writer to let go."""
+    settings = settings or get_settings()
+    path = settings.warehouse_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"the warehouse {path} is locked by another process; DuckDB allows one "
+                    f"writer at a time. Close the other connection (a BI tool should read the "
+                    f"published snapshot instead) and retry. DuckDB said: {exc}"
+                ) from exc
+            time.sleep(0.5)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+    if not read_only:
+        tmp = path.parent / "tmp"
+        tmp.mkdir(exist_ok=True)
+        con.execute(f"SET temp_directory = '{tmp}'")
+    return con
+
+
+@contextmanager
+def session(read_only: bool = False, settings: Settings | None = None) -> Iterator:
+    """A connection that is closed (and its lock released) when the block ends."""
+    con = connect(read_only=read_only, settings=settings, lock_timeout_s=30.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])

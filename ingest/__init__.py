@@ -1,0 +1,1 @@
+"""Source connectors and the contract-checked load into the warehouse `raw` schema."""

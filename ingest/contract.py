@@ -1,0 +1,332 @@
+"""The source contract: what each landing entity must look like (ARCHITECTURE.md).
+
+This module is data only and imports nothing heavy, because the pipeline DAG reads the
+entity list and the reference graph at parse time to lay out one ingest task per entity.
+
+Every row of a landing file is checked against its entity here: required columns present,
+values castable to the column type, enums within their allowed values, amounts and dates in
+a sane range, keys unique within the batch, references to parent entities that exist. Rows
+that fail go to quarantine with the reason; see `ingest.load`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Logical column types and the warehouse type each one lands as.
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "money": "DECIMAL(18,2)",
+    "number": "DOUBLE",
+    "integer": "BIGINT",
+    "boolean": "BOOLEAN",
+}
+
+#: An amount above this is taken as a unit or typing error (a CRM export in cents, say).
+MAX_AMOUNT = 10_000_000
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "text"
+    required: bool = False
+    personal: bool = False
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    #: Timestamps and dates that cannot lie after the moment the file is read.
+    not_future: bool = False
+    description: str = ""
+
+    @property
+    def sql_type(self) -> str:
+        return SQL_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """`column` of this entity points at `parent`'s key (checked when the parent has rows)."""
+
+    column: str
+    parent: str
+    parent_column: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    #: The column that says when the row became true; the as-of filter uses it.
+    event_time: str | None = None
+    #: The column ordering versions of one key (a later update of the same key).
+    version_column: str | None = None
+    references: tuple[Reference, ...] = ()
+    required: bool = False
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.parent for r in self.references))
+
+
+def _id(name: str, required: bool = False, description: str = "") -> Column:
+    return Column(name, "text", required=required, description=description)
+
+
+def _ts(name: str, required: bool = False, description: str = "") -> Column:
+    return Column(name, "timestamp", required=required, not_future=True, description=description)
+
+
+def _money(name: str, required: bool = False, description: str = "") -> Column:
+    return Column(
+        name, "money", required=required, minimum=0, maximum=MAX_AMOUNT, description=description
+    )
+
+
+CHANNELS = ("email", "sms", "phone", "web", "app", "store", "event", "social")
+INTERACTION_TYPES = (
+    "impression",
+    "open",
+    "click",
+    "visit",
+    "call",
+    "inquiry",
+    "complaint",
+    "service_request",
+    "unsubscribe",
+)
+TRANSACTION_STATUSES = ("completed", "refunded", "cancelled")
+CAMPAIGN_STATUSES = ("draft", "pending_approval", "approved", "running", "completed", "cancelled")
+MEMBER_GROUPS = ("target", "control")
+OPPORTUNITY_STATUSES = ("open", "won", "lost", "suspended", "terminated")
+STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        Entity(
+            "customers",
+            key=("customer_id",),
+            required=True,
+            event_time="created_at",
+            version_column="updated_at",
+            description="People or companies who buy; personal data is hashed in marts.",
+            columns=(
+                _id("customer_id", required=True),
+                _ts("created_at", description="When the customer record was created."),
+                _ts("updated_at"),
+                Column("full_name", personal=True),
+                Column("email", personal=True),
+                Column("phone", personal=True),
+                Column("birth_date", "date", not_future=True),
+                Column("gender"),
+                Column("marital_status"),
+                Column("occupation"),
+                Column("industry"),
+                Column("monthly_income", "number", minimum=0, maximum=MAX_AMOUNT),
+                Column("region"),
+                Column("city"),
+                Column("acquisition_channel"),
+            ),
+        ),
+        Entity(
+            "products",
+            key=("product_id",),
+            description="What is sold; `is_offer` marks the products campaigns promote.",
+            columns=(
+                _id("product_id", required=True),
+                Column("name"),
+                Column("category"),
+                _money("list_price"),
+                _money("unit_cost"),
+                Column("is_offer", "boolean"),
+            ),
+        ),
+        Entity(
+            "sales_reps",
+            key=("owner_id",),
+            description="Owners of opportunities, with their team and quarterly quota.",
+            columns=(
+                _id("owner_id", required=True),
+                Column("name", personal=True),
+                Column("team"),
+                Column("region"),
+                _money("quarterly_quota"),
+            ),
+        ),
+        Entity(
+            "campaigns",
+            key=("campaign_id",),
+            event_time=None,
+            version_column="updated_at",
+            references=(Reference("offer_product_id", "products", "product_id"),),
+            description="Marketing campaigns with plan and actual budget and dates.",
+            columns=(
+                _id("campaign_id", required=True),
+                Column("name"),
+                Column("channel", allowed=CHANNELS),
+                Column("region"),
+                _id("offer_product_id"),
+                Column("objective"),
+                _money("planned_budget"),
+                _money("actual_cost"),
+                Column("planned_start", "date"),
+                Column("planned_end", "date"),
+                Column("actual_start", "date", not_future=True),
+                Column("actual_end", "date"),
+                Column("status", allowed=CAMPAIGN_STATUSES),
+                _ts("approved_at"),
+                _ts("updated_at"),
+            ),
+        ),
+        Entity(
+            "transactions",
+            key=("transaction_id",),
+            required=True,
+            event_time="occurred_at",
+            version_column="updated_at",
+            references=(
+                Reference("customer_id", "customers", "customer_id"),
+                Reference("product_id", "products", "product_id"),
+            ),
+            description="Purchases; a row without status is completed.",
+            columns=(
+                _id("transaction_id", required=True),
+                _id("customer_id", required=True),
+                _id("product_id"),
+                _ts("occurred_at", required=True),
+                Column("quantity", "integer", minimum=0, maximum=100_000),
+                _money("amount", required=True),
+                Column("status", allowed=TRANSACTION_STATUSES),
+                _ts("updated_at"),
+            ),
+        ),
+        Entity(
+            "interactions",
+            key=("interaction_id",),
+            event_time="occurred_at",
+            version_column="updated_at",
+            references=(
+                Reference("customer_id", "customers", "customer_id"),
+                Reference("campaign_id", "campaigns", "campaign_id"),
+            ),
+            description="Contacts between the company and a customer, by channel and type.",
+            columns=(
+                _id("interaction_id", required=True),
+                _id("customer_id", required=True),
+                _ts("occurred_at", required=True),
+                Column("channel", allowed=CHANNELS),
+                Column("interaction_type", allowed=INTERACTION_TYPES),
+                _id("campaign_id"),
+                _ts("updated_at"),
+            ),
+        ),
+        Entity(
+            "campaign_members",
+            key=("campaign_id", "customer_id"),
+            event_time="added_at",
+            references=(
+                Reference("campaign_id", "campaigns", "campaign_id"),
+                Reference("customer_id", "customers", "customer_id"),
+            ),
+            description="Who a campaign targeted, split into target and control groups.",
+            columns=(
+                _id("campaign_id", required=True),
+                _id("customer_id", required=True),
+                _ts("added_at"),
+                Column("member_group", allowed=MEMBER_GROUPS),
+                Column("source"),
+                _ts("responded_at"),
+            ),
+        ),
+        Entity(
+            "opportunities",
+            key=("opportunity_id",),
+            event_time="created_at",
+            version_column="updated_at",
+            references=(
+                Reference("customer_id", "customers", "customer_id"),
+                Reference("campaign_id", "campaigns", "campaign_id"),
+                Reference("owner_id", "sales_reps", "owner_id"),
+            ),
+            description="Sales opportunities; their stages are in opportunity_stage_history.",
+            columns=(
+                _id("opportunity_id", required=True),
+                _id("customer_id", required=True),
+                _id("campaign_id"),
+                _id("owner_id"),
+                _ts("created_at"),
+                _money("amount"),
+                Column("status", allowed=OPPORTUNITY_STATUSES),
+                _ts("closed_at"),
+                Column("lost_to_competitor"),
+                _ts("updated_at"),
+            ),
+        ),
+        Entity(
+            "opportunity_stage_history",
+            key=("opportunity_id", "stage", "entered_at"),
+            event_time="entered_at",
+            references=(Reference("opportunity_id", "opportunities", "opportunity_id"),),
+            description="One row each time an opportunity entered a stage.",
+            columns=(
+                _id("opportunity_id", required=True),
+                Column("stage", required=True, allowed=STAGES),
+                _ts("entered_at", required=True),
+            ),
+        ),
+        Entity(
+            "contracts",
+            key=("contract_id",),
+            event_time="signed_at",
+            version_column="updated_at",
+            references=(
+                Reference("opportunity_id", "opportunities", "opportunity_id"),
+                Reference("customer_id", "customers", "customer_id"),
+            ),
+            description="Signed contracts, usually from a won opportunity.",
+            columns=(
+                _id("contract_id", required=True),
+                _id("opportunity_id"),
+                _id("customer_id", required=True),
+                _ts("signed_at", required=True),
+                _money("amount", required=True),
+                _ts("updated_at"),
+            ),
+        ),
+    )
+}
+
+#: Entities in an order where every parent comes before its children.
+LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)
+
+
+def _check_load_order() -> None:
+    seen: set[str] = set()
+    for name in LOAD_ORDER:
+        missing = [p for p in ENTITIES[name].parents if p not in seen]
+        if missing:
+            raise AssertionError(f"{name} is listed before its parents {missing}")
+        seen.add(name)
+
+
+_check_load_order()

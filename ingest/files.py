@@ -1,0 +1,204 @@
+"""The file-drop connector: find landing files and read one into a DuckDB temp table.
+
+Formats by suffix: CSV (`.csv`, `.tsv`, optionally `.gz`), Parquet (`.parquet`, `.pq`) and
+JSON lines (`.jsonl`, `.ndjson`, `.json`). CSV is read as text so that nothing is coerced
+before the contract checks; lines DuckDB cannot parse at all (too many columns, invalid
+UTF-8) are kept as rejects and quarantined, not dropped. A file that cannot be read at all
+raises `BadInputError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crm.errors import BadInputError
+from ingest.contract import Entity
+from ingest.mapping import EntityMapping, normalise_name
+
+CSV_SUFFIXES = {".csv", ".tsv", ".csv.gz", ".tsv.gz"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+JSON_SUFFIXES = {".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz"}
+
+SOURCE_TABLE = "_landing_source"
+REJECTS_TABLE = "_landing_rejects"
+REJECT_SCANS_TABLE = "_landing_reject_scans"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    entity: str
+    path: Path
+    relative_path: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def format(self) -> str:
+        return file_format(self.path)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What `read_into_source_table` put into `SOURCE_TABLE` (columns already renamed)."""
+
+    columns: tuple[str, ...]
+    ignored_columns: tuple[str, ...]
+    rows: int
+    rejected_lines: int
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if len(suffixes) == 2 and suffixes[1] == ".gz":
+        return "".join(suffixes)
+    return suffixes[-1] if suffixes else ""
+
+
+def file_format(path: Path) -> str:
+    suffix = _suffix(path)
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in JSON_SUFFIXES:
+        return "json"
+    raise BadInputError(
+        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; landing files must be "
+        "CSV, Parquet or JSON lines"
+    )
+
+
+def discover(landing: Path, entity: str) -> list[LandingFile]:
+    """Files for one entity, in name order; names starting with '.' or '_' are skipped
+    (temporary files being written, `_SUCCESS` markers)."""
+    folder = landing / entity
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith((".", "_")):
+            continue
+        file_format(path)  # refuse unknown types up front, naming the file
+        stat = path.stat()
+        found.append(
+            LandingFile(
+                entity=entity,
+                path=path,
+                relative_path=str(path.relative_to(landing)),
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+            )
+        )
+    return found
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sql_str(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
+    path = _sql_str(file.path)
+    if file.format == "parquet":
+        return f"read_parquet({path})"
+    if file.format == "json":
+        return f"read_json({path}, format = 'auto', records = 'true')"
+    options = [
+        "all_varchar = true",
+        "header = true",
+        "store_rejects = true",
+        f"rejects_table = '{REJECTS_TABLE}'",
+        f"rejects_scan = '{REJECT_SCANS_TABLE}'",
+    ]
+    if _suffix(file.path).startswith(".tsv"):
+        options.append("delim = '\t'")
+    csv = dict(mapping.csv)
+    if "delimiter" in csv:
+        options.append(f"delim = {_sql_str(csv['delimiter'])}")
+    if "header" in csv:
+        options.append(f"header = {'true' if csv['header'] else 'false'}")
+    for key in ("encoding", "quote", "escape", "decimal_separator"):
+        if key in csv:
+            options.append(f"{key} = {_sql_str(csv[key])}")
+    return f"read_csv({path}, {', '.join(options)})"
+
+
+def read_into_source_table(
+    con: duckdb.DuckDBPyConnection, file: LandingFile, entity: Entity, mapping: EntityMapping
+) -> ReadResult:
+    """Read `file` into the temp table `SOURCE_TABLE` with contract column names.
+
+    The table has `_row_number` (1-based order in the file) and `_raw` (the row as JSON,
+    kept for quarantine), then one text-or-typed column per contract column present.
+    """
+    if file.size == 0:
+        raise BadInputError(f"{file.path}: the file is empty (0 bytes); expected a header row")
+    for table in (SOURCE_TABLE, "_landing_read", REJECTS_TABLE, REJECT_SCANS_TABLE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE _landing_read AS SELECT * FROM {_reader_sql(file, mapping)}"
+        )
+    except duckdb.Error as exc:
+        message = str(exc).split("\n")[0]
+        raise BadInputError(
+            f"{file.path}: cannot be read as {file.format.upper()} ({message})"
+        ) from exc
+
+    read_columns = [row[0] for row in con.execute("DESCRIBE _landing_read").fetchall()]
+    by_name: dict[str, str] = {}
+    for original in read_columns:
+        name = normalise_name(original)
+        name = mapping.columns.get(name, name)
+        if name in by_name:
+            raise BadInputError(
+                f"{file.path}: columns {by_name[name]!r} and {original!r} both give "
+                f"{entity.name}.{name}"
+            )
+        by_name[name] = original
+
+    normalised = {normalise_name(c) for c in read_columns}
+    missing_mapped = sorted(set(mapping.columns) - normalised)
+    if missing_mapped:
+        raise BadInputError(
+            f"{file.path}: the mapping file names column(s) {missing_mapped} that this file "
+            f"does not have (it has: {', '.join(read_columns)})"
+        )
+    missing = [c for c in (*entity.key, *entity.required_columns) if c not in by_name]
+    if missing:
+        hint = ""
+        if len(read_columns) == 1 and file.format == "csv":
+            hint = " (only one column was found: is the delimiter right? set csv.delimiter)"
+        raise BadInputError(
+            f"{file.path}: required column(s) {', '.join(dict.fromkeys(missing))} missing "
+            f"for {entity.name}; the file has: {', '.join(read_columns)}{hint}"
+        )
+
+    present = tuple(c for c in entity.column_names if c in by_name)
+    ignored = tuple(original for name, original in by_name.items() if name not in present)
+    select = ", ".join(f'"{by_name[c]}" AS "{c}"' for c in present)
+    # rowid follows insertion order, which DuckDB preserves from the file.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {SOURCE_TABLE} AS
+        SELECT rowid + 1 AS _row_number, to_json(r) AS _raw, {select}
+        FROM _landing_read AS r
+        """
+    )
+    con.execute("DROP TABLE _landing_read")
+    rows = con.execute(f"SELECT count(*) FROM {SOURCE_TABLE}").fetchone()[0]
+    rejected = 0
+    if file.format == "csv":
+        rejected = con.execute(f"SELECT count(*) FROM {REJECTS_TABLE}").fetchone()[0]
+    return ReadResult(columns=present, ignored_columns=ignored, rows=rows, rejected_lines=rejected)

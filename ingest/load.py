@@ -1,0 +1,519 @@
+"""Load landing files into the warehouse `raw` schema, one batch per file, checking every row.
+
+A batch is one landing file's content: its id is derived from the entity, the path and a
+checksum of the bytes, so delivering the same file again (or re-running the task) loads
+nothing twice, while a changed file at the same path is a new batch. Raw is therefore an
+append log of every version ever delivered; staging picks the version true on the as-of
+date. Each batch is written in one transaction: its valid rows into `raw.<entity>`, its
+rejected rows into `audit.quarantine` with the reason, its counts into `audit.load_batches`;
+`loaded + quarantined = read` is asserted before commit.
+
+All the row checks run as set-based SQL inside DuckDB, so a file of tens of millions of rows
+never passes through Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from crm.errors import BadInputError
+from crm.settings import Settings, get_settings
+from crm.warehouse import connect, ensure_schemas
+from ingest.contract import ENTITIES, Column, Entity
+from ingest.files import (
+    REJECTS_TABLE,
+    SOURCE_TABLE,
+    LandingFile,
+    checksum,
+    discover,
+    read_into_source_table,
+)
+from ingest.mapping import load_mapping
+
+METADATA_COLUMNS = (
+    ("_batch_id", "VARCHAR"),
+    ("_source_file", "VARCHAR"),
+    ("_row_number", "BIGINT"),
+    ("_loaded_at", "TIMESTAMP"),
+)
+
+#: Reason codes, in the order a row's primary reason is picked when it has several.
+REASON_CODES = (
+    "unparseable",
+    "missing_required",
+    "bad_type",
+    "bad_value",
+    "out_of_range",
+    "future_date",
+    "duplicate_key",
+    "unknown_reference",
+)
+
+EARLIEST_DATE = "1900-01-01"
+
+
+@dataclass
+class EntityLoadResult:
+    entity: str
+    files_found: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    raw_rows_total: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and audit tables if missing; add columns the contract gained since."""
+    ensure_schemas(con)
+    for entity in ENTITIES.values():
+        columns = [(c.name, c.sql_type) for c in entity.columns] + list(METADATA_COLUMNS)
+        body = ", ".join(f"{_q(n)} {t}" for n, t in columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({body})")
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'raw' AND table_name = ?",
+                [entity.name],
+            ).fetchall()
+        }
+        for name, sql_type in columns:
+            if name not in existing:
+                con.execute(f"ALTER TABLE raw.{entity.name} ADD COLUMN {_q(name)} {sql_type}")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS audit.load_batches (
+            batch_id VARCHAR PRIMARY KEY,
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            file_format VARCHAR,
+            file_size BIGINT,
+            file_mtime_ns BIGINT,
+            checksum VARCHAR NOT NULL,
+            rows_read BIGINT NOT NULL,
+            rows_loaded BIGINT NOT NULL,
+            rows_quarantined BIGINT NOT NULL,
+            ignored_columns VARCHAR,
+            loaded_at TIMESTAMP NOT NULL,
+            run_id VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS audit.quarantine (
+            entity VARCHAR NOT NULL,
+            batch_id VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            row_number BIGINT,
+            reason_code VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            raw_row VARCHAR,
+            quarantined_at TIMESTAMP NOT NULL,
+            run_id VARCHAR
+        )
+        """
+    )
+
+
+# --------------------------------------------------------------------------- row checks
+
+
+def _typed_expr(col: Column, source_type: str) -> str:
+    """SQL turning the source column into the contract type; NULL where it cannot."""
+    ref = _q(col.name)
+    source_type = source_type.upper()
+    text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
+    if col.type == "text":
+        return text
+    if col.type == "timestamp":
+        if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+            return f"CAST({ref} AS TIMESTAMP)"
+        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if col.type == "date":
+        if source_type == "DATE" or source_type.startswith("TIMESTAMP"):
+            return f"CAST({ref} AS DATE)"
+        return f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
+    if col.type == "boolean":
+        if source_type == "BOOLEAN":
+            return ref
+        return (
+            f"CASE WHEN lower({text}) IN ('true', 't', 'yes', 'y', '1') THEN true "
+            f"WHEN lower({text}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
+        )
+    if source_type == "VARCHAR":
+        return f"TRY_CAST({text} AS {col.sql_type})"
+    return f"TRY_CAST({ref} AS {col.sql_type})"
+
+
+def _present_expr(col: Column) -> str:
+    """True when the file has a non-blank value for the column."""
+    return f"nullif(trim(CAST({_q(col.name)} AS VARCHAR)), '') IS NOT NULL"
+
+
+def _row_checks(entity: Entity, col: Column, typed: str, loaded_at: str) -> list[tuple[str, str]]:
+    """(reason code, SQL yielding a message or NULL) for one column."""
+    name = col.name
+    present = _present_expr(col)
+    checks: list[tuple[str, str]] = []
+    if col.required or name in entity.key:
+        checks.append(
+            ("missing_required", f"CASE WHEN NOT ({present}) THEN '{name} is missing' END")
+        )
+    if col.type != "text":
+        checks.append(
+            (
+                "bad_type",
+                f"CASE WHEN {present} AND {typed} IS NULL THEN "
+                f"'{name} is not a valid {col.type}: ' || left(CAST({_q(name)} AS VARCHAR), 40) "
+                "END",
+            )
+        )
+    if col.allowed:
+        allowed = ", ".join(_lit(v) for v in col.allowed)
+        checks.append(
+            (
+                "bad_value",
+                f"CASE WHEN {typed} IS NOT NULL AND lower({typed}) NOT IN ({allowed}) THEN "
+                f"'{name} ''' || {typed} || ''' is not one of {', '.join(col.allowed)}' END",
+            )
+        )
+    if col.minimum is not None:
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} < {col.minimum} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is below {col.minimum:g}' END",
+            )
+        )
+    if col.maximum is not None:
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} > {col.maximum} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is above {col.maximum:,.0f}' END",
+            )
+        )
+    if col.type in ("timestamp", "date"):
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} < DATE '{EARLIEST_DATE}' THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is before {EARLIEST_DATE}' END",
+            )
+        )
+    if col.not_future:
+        bound = f"CAST({loaded_at} AS DATE)" if col.type == "date" else loaded_at
+        checks.append(
+            (
+                "future_date",
+                f"CASE WHEN {typed} > {bound} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is in the future' END",
+            )
+        )
+    return checks
+
+
+def _validate_batch(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    present: tuple[str, ...],
+    loaded_at: datetime,
+) -> None:
+    """Build `_landing_checked`: typed contract columns plus `_reason_code` and `_reason`."""
+    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
+    loaded_at_sql = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    typed: dict[str, str] = {}
+    checks: list[tuple[str, str]] = []
+    for col in entity.columns:
+        if col.name in present:
+            typed[col.name] = _typed_expr(col, source_types[col.name])
+            checks += _row_checks(entity, col, typed[col.name], loaded_at_sql)
+        else:
+            typed[col.name] = f"CAST(NULL AS {col.sql_type})"
+    checks.sort(key=lambda c: REASON_CODES.index(c[0]))
+    reason = "concat_ws('; ', " + ", ".join(sql for _, sql in checks) + ")" if checks else "''"
+    code = (
+        "coalesce("
+        + ", ".join(f"CASE WHEN ({sql}) IS NOT NULL THEN '{c}' END" for c, sql in checks)
+        + ")"
+        if checks
+        else "NULL"
+    )
+    columns = ", ".join(f"{expr} AS {_q(name)}" for name, expr in typed.items())
+    con.execute("DROP TABLE IF EXISTS _landing_typed")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _landing_typed AS
+        SELECT _row_number, _raw, {columns},
+               {code} AS _reason_code,
+               {reason} AS _reason
+        FROM {SOURCE_TABLE}
+        """
+    )
+
+    # Keys repeated within the batch: the first copy loads, later copies are duplicates.
+    # A later *version* of a key (a different updated_at) is not a duplicate.
+    partition = ", ".join(_q(k) for k in entity.key)
+    if entity.version_column:
+        partition += f", {_q(entity.version_column)}"
+    key_text = " and ".join(entity.key)
+    dup_reason = (
+        f"'same {key_text}"
+        + (f" and {entity.version_column}" if entity.version_column else "")
+        + " as row ' || CAST(_first_row AS VARCHAR)"
+    )
+
+    reference_checks = []
+    for ref in entity.references:
+        parent_rows = con.execute(f"SELECT count(*) FROM raw.{ref.parent}").fetchone()[0]
+        if ref.column not in present or parent_rows == 0:
+            continue  # an absent parent entity is allowed; nothing to check against
+        reference_checks.append(
+            f"CASE WHEN t.{_q(ref.column)} IS NOT NULL AND NOT EXISTS ("
+            f"SELECT 1 FROM raw.{ref.parent} p WHERE p.{_q(ref.parent_column)} = t.{_q(ref.column)}"
+            f") THEN 'unknown {ref.column} ' || t.{_q(ref.column)} END"
+        )
+    ref_reason = (
+        ("concat_ws('; ', " + ", ".join(reference_checks) + ")") if reference_checks else "''"
+    )
+
+    con.execute("DROP TABLE IF EXISTS _landing_checked")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _landing_checked AS
+        WITH ranked AS (
+            SELECT *,
+                   CASE WHEN _reason = '' THEN
+                       row_number() OVER (PARTITION BY {partition}, _reason = ''
+                                          ORDER BY _row_number) END AS _copy,
+                   CASE WHEN _reason = '' THEN
+                       min(_row_number) OVER (PARTITION BY {partition}, _reason = '') END
+                       AS _first_row
+            FROM _landing_typed
+        ),
+        with_duplicates AS (
+            SELECT * EXCLUDE (_reason_code, _reason, _copy, _first_row),
+                   CASE WHEN _copy > 1 THEN 'duplicate_key' ELSE _reason_code END
+                       AS _reason_code,
+                   CASE WHEN _copy > 1 THEN {dup_reason} ELSE _reason END AS _reason
+            FROM ranked
+        )
+        SELECT t.* EXCLUDE (_reason_code, _reason),
+               CASE WHEN t._reason <> '' THEN t._reason_code
+                    WHEN {ref_reason} <> '' THEN 'unknown_reference' END AS _reason_code,
+               CASE WHEN t._reason <> '' THEN t._reason ELSE {ref_reason} END AS _reason
+        FROM with_duplicates AS t
+        """
+    )
+    con.execute("DROP TABLE _landing_typed")
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _batch_id(file: LandingFile, digest: str) -> str:
+    return hashlib.blake2b(
+        f"{file.entity}|{file.relative_path}|{digest}".encode(), digest_size=8
+    ).hexdigest()
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, file: LandingFile) -> str | None:
+    """The batch id of this exact file if it was loaded before (cheap check first)."""
+    row = con.execute(
+        "SELECT batch_id FROM audit.load_batches WHERE entity = ? AND source_file = ? "
+        "AND file_size = ? AND file_mtime_ns = ?",
+        [file.entity, file.relative_path, file.size, file.mtime_ns],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    file: LandingFile,
+    entity: Entity,
+    settings: Settings,
+    run_id: str | None,
+    reload: bool,
+) -> tuple[str, dict | None]:
+    """Load one file as a batch; returns ('skipped' | 'loaded', counts)."""
+    if not reload and _already_loaded(con, file):
+        return "skipped", None
+    digest = checksum(file.path)
+    batch_id = _batch_id(file, digest)
+    known = con.execute(
+        "SELECT 1 FROM audit.load_batches WHERE batch_id = ?", [batch_id]
+    ).fetchone()
+    if known and not reload:
+        # Same bytes, new timestamp (copied or touched): remember the new stat, load nothing.
+        con.execute(
+            "UPDATE audit.load_batches SET file_size = ?, file_mtime_ns = ? WHERE batch_id = ?",
+            [file.size, file.mtime_ns, batch_id],
+        )
+        return "skipped", None
+
+    mapping = load_mapping(settings.mapping_file).for_entity(entity.name)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    # Read and check in temp tables first (connection-local); only the writes below form
+    # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
+    try:
+        read = read_into_source_table(con, file, entity, mapping)
+        _validate_batch(con, entity, read.columns, loaded_at)
+    except BaseException:
+        for table in (SOURCE_TABLE, "_landing_checked", "_landing_typed"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        raise
+    con.execute("BEGIN TRANSACTION")
+    try:
+        meta = f"{_lit(batch_id)}, {_lit(file.relative_path)}"
+        ts = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        con.execute(f"DELETE FROM raw.{entity.name} WHERE _batch_id = ?", [batch_id])
+        con.execute("DELETE FROM audit.quarantine WHERE batch_id = ?", [batch_id])
+        con.execute("DELETE FROM audit.load_batches WHERE batch_id = ?", [batch_id])
+        cols = ", ".join(_q(c) for c in entity.column_names)
+        con.execute(
+            f"""
+            INSERT INTO raw.{entity.name} ({cols}, _batch_id, _source_file, _row_number, _loaded_at)
+            SELECT {cols}, {meta}, _row_number, {ts}
+            FROM _landing_checked WHERE _reason = ''
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO audit.quarantine
+            SELECT {_lit(entity.name)}, {meta}, _row_number, _reason_code, _reason,
+                   CAST(_raw AS VARCHAR), {ts}, {_lit(run_id) if run_id else "NULL"}
+            FROM _landing_checked WHERE _reason <> ''
+            """
+        )
+        if read.rejected_lines:
+            con.execute(
+                f"""
+                INSERT INTO audit.quarantine
+                SELECT {_lit(entity.name)}, {meta}, line, 'unparseable',
+                       'line could not be parsed: ' || error_type || ' (' || error_message || ')'
+                       || CASE WHEN error_type = 'INVALID ENCODING'
+                               THEN ' - set csv.encoding in the mapping file' ELSE '' END,
+                       to_json({{'line': csv_line}}), {ts}, {_lit(run_id) if run_id else "NULL"}
+                FROM {REJECTS_TABLE}
+                """
+            )
+        loaded = con.execute("SELECT count(*) FROM _landing_checked WHERE _reason = ''").fetchone()[
+            0
+        ]
+        by_reason = dict(
+            con.execute(
+                "SELECT reason_code, count(*) FROM audit.quarantine WHERE batch_id = ? "
+                "GROUP BY 1 ORDER BY 1",
+                [batch_id],
+            ).fetchall()
+        )
+        quarantined = sum(by_reason.values())
+        rows_read = read.rows + read.rejected_lines
+        if loaded + quarantined != rows_read:
+            raise AssertionError(
+                f"{file.path}: {loaded} loaded + {quarantined} quarantined != {rows_read} read"
+            )
+        con.execute(
+            "INSERT INTO audit.load_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                batch_id,
+                entity.name,
+                file.relative_path,
+                file.format,
+                file.size,
+                file.mtime_ns,
+                digest,
+                rows_read,
+                loaded,
+                quarantined,
+                json.dumps(list(read.ignored_columns)) if read.ignored_columns else None,
+                loaded_at,
+                run_id,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for table in (SOURCE_TABLE, "_landing_checked"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    return "loaded", {
+        "rows_read": rows_read,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "by_reason": by_reason,
+        "ignored_columns": list(read.ignored_columns),
+    }
+
+
+def load_entity(
+    entity_name: str,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+    reload: bool = False,
+) -> EntityLoadResult:
+    """Load every new landing file of one entity into `raw.<entity_name>`."""
+    settings = settings or get_settings()
+    entity = ENTITIES[entity_name]
+    started = time.perf_counter()
+    result = EntityLoadResult(entity=entity_name)
+    files = discover(settings.landing, entity_name)
+    result.files_found = len(files)
+    load_mapping(settings.mapping_file)  # a broken mapping fails before anything loads
+    con = connect(settings=settings, lock_timeout_s=60.0)
+    try:
+        ensure_tables(con)
+        for file in files:
+            status, counts = _load_file(con, file, entity, settings, run_id, reload)
+            if status == "skipped":
+                result.files_skipped += 1
+                continue
+            result.files_loaded += 1
+            result.rows_read += counts["rows_read"]
+            result.rows_loaded += counts["rows_loaded"]
+            result.rows_quarantined += counts["rows_quarantined"]
+            for reason, n in counts["by_reason"].items():
+                result.quarantined_by_reason[reason] = (
+                    result.quarantined_by_reason.get(reason, 0) + n
+                )
+            for col in counts["ignored_columns"]:
+                if col not in result.ignored_columns:
+                    result.ignored_columns.append(col)
+        result.raw_rows_total = con.execute(f"SELECT count(*) FROM raw.{entity_name}").fetchone()[0]
+    finally:
+        con.close()
+    if entity.required and result.raw_rows_total == 0:
+        raise BadInputError(
+            f"{entity_name} is required but nothing was loaded: put CSV, Parquet or JSON lines "
+            f"files in {settings.landing / entity_name}"
+            + (" (all rows were quarantined; see audit.quarantine)" if result.rows_read else "")
+        )
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result

@@ -1,0 +1,46 @@
+"""Shared fixtures: every test gets its own CRM_HOME, so tests never share a warehouse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def crm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty CRM_HOME for this test, set in the environment."""
+    home = tmp_path / "crm_home"
+    (home / "landing").mkdir(parents=True)
+    monkeypatch.setenv("CRM_HOME", str(home))
+    monkeypatch.delenv("CRM_MAPPING_FILE", raising=False)
+    return home
+
+
+def run_crm(
+    *args: str, home: Path, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run the real `crm` command line in a subprocess against `home`."""
+    env = dict(os.environ, CRM_HOME=str(home))
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"crm {' '.join(args)} exited {proc.returncode}\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc

@@ -1,0 +1,332 @@
+"""The contract checks and the batch load, on small files through a real DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from crm.errors import BadInputError
+from ingest.load import load_entity
+
+CUSTOMERS = (
+    "customer_id,created_at,birth_date,monthly_income,occupation\n"
+    "C1,2024-01-01,1990-05-01,3000,sales\n"
+    "C2,2024-02-01,1985-01-01,4000,clerk\n"
+)
+
+
+def write(home: Path, entity: str, name: str, text: str | bytes) -> Path:
+    folder = home / "landing" / entity
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def query(home: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(home / "warehouse" / "crm.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def reasons(home: Path, entity: str) -> dict[str, int]:
+    return dict(
+        query(
+            home,
+            f"SELECT reason_code, count(*) FROM audit.quarantine "
+            f"WHERE entity = '{entity}' GROUP BY 1",
+        )
+    )
+
+
+def load_transactions(home: Path, rows: str) -> object:
+    write(home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        home,
+        "transactions",
+        "t.csv",
+        "transaction_id,customer_id,occurred_at,amount,status\n" + rows,
+    )
+    return load_entity("transactions")
+
+
+def test_valid_rows_load_with_batch_metadata(crm_home):
+    result = load_transactions(crm_home, "T1,C1,2024-03-01 10:00:00,12.50,completed\n")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (1, 1, 0)
+    row = query(
+        crm_home, "SELECT transaction_id, amount, _source_file, _row_number FROM raw.transactions"
+    )
+    assert row == [("T1", pytest.approx(12.5), "transactions/t.csv", 1)]
+
+
+def test_missing_required_value_is_quarantined(crm_home):
+    result = load_transactions(crm_home, "T1,C1,2024-03-01,,completed\nT2,C1,2024-03-01,5,\n")
+    assert result.rows_loaded == 1
+    assert reasons(crm_home, "transactions") == {"missing_required": 1}
+    assert query(crm_home, "SELECT reason FROM audit.quarantine") == [("amount is missing",)]
+
+
+def test_unparseable_values_are_quarantined_with_the_value(crm_home):
+    result = load_transactions(
+        crm_home,
+        "T1,C1,2024-03-01,12;50,completed\nT2,C1,31/02/2024,5,completed\n"
+        "T3,C1,2024-03-01,5,completed\n",
+    )
+    assert result.rows_loaded == 1
+    assert reasons(crm_home, "transactions") == {"bad_type": 2}
+    messages = sorted(r[0] for r in query(crm_home, "SELECT reason FROM audit.quarantine"))
+    assert messages == [
+        "amount is not a valid money: 12;50",
+        "occurred_at is not a valid timestamp: 31/02/2024",
+    ]
+
+
+def test_enums_compare_case_insensitively_and_reject_unknown_values(crm_home):
+    result = load_transactions(
+        crm_home, "T1,C1,2024-03-01,5, Completed \nT2,C1,2024-03-01,5,pending\n"
+    )
+    assert result.rows_loaded == 1
+    assert reasons(crm_home, "transactions") == {"bad_value": 1}
+
+
+def test_negative_and_absurd_amounts_are_out_of_range(crm_home):
+    result = load_transactions(
+        crm_home,
+        "T1,C1,2024-03-01,-4,completed\nT2,C1,2024-03-01,20000000,completed\n"
+        "T3,C1,2024-03-01,0,completed\n",
+    )
+    assert result.rows_loaded == 1
+    assert reasons(crm_home, "transactions") == {"out_of_range": 2}
+
+
+def test_dates_after_the_load_are_future_dates(crm_home):
+    result = load_transactions(
+        crm_home,
+        "T1,C1,2099-03-01,5,completed\nT2,C1,1850-01-01,5,completed\n"
+        "T3,C1,2024-03-01,5,completed\n",
+    )
+    assert result.rows_loaded == 1
+    assert reasons(crm_home, "transactions") == {"future_date": 1, "out_of_range": 1}
+
+
+def test_timestamps_with_an_offset_are_stored_in_utc(crm_home):
+    load_transactions(crm_home, "T1,C1,2024-03-01T10:00:00+02:00,5,completed\n")
+    assert (
+        str(query(crm_home, "SELECT occurred_at FROM raw.transactions")[0][0])
+        == "2024-03-01 08:00:00"
+    )
+
+
+def test_duplicate_key_in_one_batch_keeps_the_first_copy(crm_home):
+    result = load_transactions(
+        crm_home, "T1,C1,2024-03-01,5,completed\nT1,C1,2024-03-01,5,completed\n"
+    )
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert query(crm_home, "SELECT row_number, reason FROM audit.quarantine") == [
+        (2, "same transaction_id and updated_at as row 1")
+    ]
+
+
+def test_a_later_version_of_a_key_is_not_a_duplicate(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home,
+        "transactions",
+        "t.csv",
+        "transaction_id,customer_id,occurred_at,amount,status,updated_at\n"
+        "T1,C1,2024-03-01,5,completed,2024-03-01\nT1,C1,2024-03-01,5,refunded,2024-03-09\n",
+    )
+    result = load_entity("transactions")
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 0)
+
+
+def test_unknown_references_are_quarantined(crm_home):
+    result = load_transactions(
+        crm_home, "T1,C9,2024-03-01,5,completed\nT2,C1,2024-03-01,5,completed\n"
+    )
+    assert result.rows_loaded == 1
+    assert query(crm_home, "SELECT reason_code, reason FROM audit.quarantine") == [
+        ("unknown_reference", "unknown customer_id C9")
+    ]
+
+
+def test_references_to_an_entity_never_delivered_are_not_checked(crm_home):
+    # products were never delivered, so product_id cannot be checked and must not reject rows
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home,
+        "transactions",
+        "t.csv",
+        "transaction_id,customer_id,product_id,occurred_at,amount\nT1,C1,P404,2024-03-01,5\n",
+    )
+    assert load_entity("transactions").rows_loaded == 1
+
+
+def test_loading_the_same_file_again_loads_nothing(crm_home):
+    load_transactions(crm_home, "T1,C1,2024-03-01,5,completed\n")
+    again = load_entity("transactions")
+    assert (again.files_skipped, again.rows_loaded) == (1, 0)
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(1,)]
+
+
+def test_reload_replaces_the_batch_instead_of_duplicating_it(crm_home):
+    load_transactions(crm_home, "T1,C1,2024-03-01,5,completed\nT2,C1,2024-03-01,-1,completed\n")
+    again = load_entity("transactions", reload=True)
+    assert (again.files_loaded, again.rows_loaded, again.rows_quarantined) == (1, 1, 1)
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(1,)]
+    assert query(crm_home, "SELECT count(*) FROM audit.quarantine") == [(1,)]
+    assert query(
+        crm_home, "SELECT count(*) FROM audit.load_batches WHERE entity = 'transactions'"
+    ) == [(1,)]
+
+
+def test_a_changed_file_at_the_same_path_is_a_new_batch(crm_home):
+    path = write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    path.write_text(CUSTOMERS + "C3,2024-03-01,1970-01-01,2000,nurse\n")
+    result = load_entity("customers")
+    assert result.files_loaded == 1 and result.rows_loaded == 3
+    assert query(crm_home, "SELECT count(DISTINCT _batch_id), count(*) FROM raw.customers") == [
+        (2, 5)
+    ]
+
+
+def test_a_missing_required_column_fails_naming_the_file_and_column(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home,
+        "transactions",
+        "t.csv",
+        "transaction_id,customer_id,occurred_at\nT1,C1,2024-03-01\n",
+    )
+    with pytest.raises(BadInputError, match=r"t\.csv: required column\(s\) amount missing"):
+        load_entity("transactions")
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(0,)]
+
+
+def test_an_empty_file_fails_clearly(crm_home):
+    write(crm_home, "customers", "c.csv", "")
+    with pytest.raises(BadInputError, match=r"c\.csv: the file is empty"):
+        load_entity("customers")
+
+
+def test_a_header_only_file_is_zero_rows_not_an_error(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    write(crm_home, "customers", "d.csv", "customer_id,created_at\n")
+    result = load_entity("customers")
+    assert (result.files_loaded, result.rows_loaded) == (2, 2)
+
+
+def test_a_corrupt_parquet_file_fails_naming_the_file(crm_home):
+    write(crm_home, "customers", "c.parquet", b"PAR1 this is not parquet at all")
+    with pytest.raises(BadInputError, match=r"c\.parquet: cannot be read as PARQUET"):
+        load_entity("customers")
+
+
+def test_an_unknown_file_type_fails_naming_the_file(crm_home):
+    write(crm_home, "customers", "c.xlsx", b"binary")
+    with pytest.raises(BadInputError, match=r"c\.xlsx: unsupported file type"):
+        load_entity("customers")
+
+
+def test_lines_csv_cannot_parse_are_quarantined_not_dropped(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS + "C3,2024-01-01,1990-05-01,3000,sales,EXTRA\n")
+    result = load_entity("customers")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    assert reasons(crm_home, "customers") == {"unparseable": 1}
+
+
+def test_semicolon_delimited_csv_is_detected(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS.replace(",", ";"))
+    assert load_entity("customers").rows_loaded == 2
+
+
+def test_latin1_csv_loads_with_the_encoding_from_the_mapping_file(crm_home):
+    text = "customer_id,city\nC1,Malm\xf6\nC2,K\xf8benhavn\n".encode("latin-1")
+    write(crm_home, "customers", "c.csv", text)
+    (crm_home / "landing" / "mapping.yml").write_text("customers:\n  csv:\n    encoding: latin-1\n")
+    assert load_entity("customers").rows_loaded == 2
+    assert sorted(r[0] for r in query(crm_home, "SELECT city FROM raw.customers")) == [
+        "København",
+        "Malmö",
+    ]
+
+
+def test_latin1_csv_without_encoding_quarantines_lines_it_cannot_decode(crm_home):
+    write(
+        crm_home, "customers", "c.csv", "customer_id,city\nC1,Malm\xf6\nC2,Oslo\n".encode("latin-1")
+    )
+    result = load_entity("customers")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert "csv.encoding" in query(crm_home, "SELECT reason FROM audit.quarantine")[0][0]
+
+
+def test_extra_columns_are_ignored_and_reported(crm_home):
+    write(crm_home, "customers", "c.csv", "customer_id,loyalty_tier\nC1,gold\n")
+    result = load_entity("customers")
+    assert result.rows_loaded == 1
+    assert result.ignored_columns == ["loyalty_tier"]
+
+
+def test_json_lines_and_parquet_load_like_csv(crm_home):
+    write(
+        crm_home,
+        "customers",
+        "c.jsonl",
+        '{"customer_id": "C1", "monthly_income": 3000}\n'
+        '{"customer_id": "C2", "monthly_income": "n/a"}\n',
+    )
+    folder = crm_home / "landing" / "products"
+    folder.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"product_id": ["P1"], "list_price": [9.99], "is_offer": [True]}),
+        folder / "p.parquet",
+    )
+    customers = load_entity("customers")
+    assert (customers.rows_loaded, customers.rows_quarantined) == (1, 1)
+    assert load_entity("products").rows_loaded == 1
+    assert query(crm_home, "SELECT is_offer FROM raw.products") == [(True,)]
+
+
+def test_a_required_entity_whose_rows_were_all_quarantined_fails(crm_home):
+    with pytest.raises(BadInputError, match="all rows were quarantined"):
+        load_transactions(crm_home, "T1,C9,2024-03-01,5,completed\n")
+    assert reasons(crm_home, "transactions") == {"unknown_reference": 1}
+
+
+def test_a_required_entity_with_no_files_fails(crm_home):
+    with pytest.raises(BadInputError, match="customers is required"):
+        load_entity("customers")
+
+
+def test_an_optional_entity_with_no_files_leaves_an_empty_table(crm_home):
+    result = load_entity("contracts")
+    assert result.files_found == 0
+    assert query(crm_home, "SELECT count(*) FROM raw.contracts") == [(0,)]
+
+
+def test_loaded_plus_quarantined_equals_read_in_the_batch_log(crm_home):
+    load_transactions(
+        crm_home,
+        "T1,C1,2024-03-01,5,completed\nT2,C9,2024-03-01,5,completed\n"
+        "T3,C1,bad,5,completed\nT1,C1,2024-03-01,5,completed\n",
+    )
+    rows = query(
+        crm_home,
+        "SELECT rows_read, rows_loaded, rows_quarantined FROM audit.load_batches "
+        "WHERE entity = 'transactions'",
+    )
+    assert rows == [(4, 1, 3)]

@@ -1,0 +1,13 @@
+"""The Airflow Assets that chain the pipeline's DAGs, each defined once.
+
+Cheap to import (names only): DAG files import this at parse time. An asset event's
+`extra` carries the run's as-of date and run id, because asset-triggered runs in Airflow 3
+have no logical date of their own.
+"""
+
+from airflow.sdk import Asset
+
+#: The raw schema after every landing entity of a run has been loaded.
+WAREHOUSE_RAW = Asset(name="crm_warehouse_raw", uri="crm://warehouse/raw")
+#: The dbt models (staging and, as they are added, intermediate and marts) for a run.
+WAREHOUSE_MODELS = Asset(name="crm_warehouse_models", uri="crm://warehouse/models")

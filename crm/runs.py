@@ -1,0 +1,184 @@
+"""A pipeline run's identity, its as-of date, and the summary it leaves behind.
+
+The as-of date is the last day whose events a run may use. A scheduled run at 02:00 UTC
+processes the day that just ended; a run started by hand or by a backfill passes it
+explicitly. Each run writes one row to `audit.pipeline_runs` and a JSON summary to
+`reports/runs/`, which `crm run` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from crm.errors import BadInputError
+from crm.settings import Settings, get_settings
+
+
+def parse_date(value: str | date) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise BadInputError(f"not a date (expected YYYY-MM-DD): {value!r}") from exc
+
+
+def resolve_as_of(params: dict | None, logical_date: datetime | None) -> date:
+    """The `as_of` param if given, else the day before the run's logical date."""
+    explicit = (params or {}).get("as_of")
+    if explicit:
+        return parse_date(explicit)
+    if logical_date is None:
+        raise BadInputError(
+            "this run has no logical date and no as_of param; pass as_of (YYYY-MM-DD)"
+        )
+    return (logical_date.astimezone(UTC) - timedelta(days=1)).date()
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a run id or other user-provided label."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return cleaned or "run"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _ensure_table(con) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS audit.pipeline_runs (
+            run_id VARCHAR NOT NULL,
+            as_of DATE NOT NULL,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            summary VARCHAR
+        )
+        """
+    )
+
+
+def start_run(run_id: str, as_of: date, settings: Settings | None = None) -> dict:
+    from crm.warehouse import session
+
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    started = _now()
+    with session(settings=settings) as con:
+        _ensure_table(con)
+        con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run_id])
+        con.execute(
+            "INSERT INTO audit.pipeline_runs VALUES (?, ?, 'running', ?, NULL, NULL)",
+            [run_id, as_of, started],
+        )
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "started_at": started.isoformat()}
+
+
+def finish_run(
+    run: dict,
+    ingest_results: list[dict],
+    dbt_result: dict,
+    settings: Settings | None = None,
+) -> dict:
+    """Record the run as successful and write its summary; returns the summary."""
+    from crm.warehouse import session
+
+    settings = settings or get_settings()
+    finished = _now()
+    started = datetime.fromisoformat(run["started_at"])
+    summary = {
+        "run_id": run["run_id"],
+        "as_of": run["as_of"],
+        "status": "success",
+        "started_at": run["started_at"],
+        "finished_at": finished.isoformat(),
+        "seconds": round((finished - started).total_seconds(), 3),
+        "stages": {
+            "ingest": round(sum(r["seconds"] for r in ingest_results), 3),
+            "dbt": dbt_result.get("seconds", 0.0),
+        },
+        "ingest": {r["entity"]: r for r in ingest_results},
+        "dbt": dbt_result,
+        "outputs": {
+            "warehouse": str(settings.warehouse_path),
+            "landing": str(settings.landing),
+            "reports": str(settings.reports),
+        },
+    }
+    with session(settings=settings) as con:
+        _ensure_table(con)
+        con.execute(
+            "UPDATE audit.pipeline_runs SET status = 'success', finished_at = ?, summary = ? "
+            "WHERE run_id = ?",
+            [finished, json.dumps(summary), run["run_id"]],
+        )
+    runs_dir = settings.reports / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=2) + "\n"
+    path = runs_dir / f"{safe_name(run['run_id'])}.json"
+    path.write_text(text)
+    _atomic_write(settings.reports / "last_run.json", text)
+    summary["summary_file"] = str(path)
+    return summary
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def format_summary(summary: dict) -> str:
+    """The run summary as a table for a terminal."""
+    lines = [
+        f"Run {summary['run_id']}  as of {summary['as_of']}  "
+        f"{summary['status']} in {summary['seconds']:.1f} s",
+        "",
+        f"{'entity':<27}{'read':>12}{'loaded':>12}{'quarantined':>13}"
+        f"{'files new/skipped':>18}{'raw rows':>12}",
+    ]
+    totals = [0, 0, 0]
+    for entity, r in summary["ingest"].items():
+        totals[0] += r["rows_read"]
+        totals[1] += r["rows_loaded"]
+        totals[2] += r["rows_quarantined"]
+        files = f"{r['files_loaded']}/{r['files_skipped']}"
+        lines.append(
+            f"{entity:<27}{r['rows_read']:>12,}{r['rows_loaded']:>12,}"
+            f"{r['rows_quarantined']:>13,}{files:>18}{r['raw_rows_total']:>12,}"
+        )
+    lines.append(f"{'total':<27}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>13,}")
+    reasons: dict[str, int] = {}
+    ignored = []
+    for entity, r in summary["ingest"].items():
+        for code, n in r["quarantined_by_reason"].items():
+            reasons[code] = reasons.get(code, 0) + n
+        if r["ignored_columns"]:
+            ignored.append(f"{entity}: {', '.join(r['ignored_columns'])}")
+    if reasons:
+        lines.append(
+            "quarantined by reason: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
+            + "  (details: audit.quarantine)"
+        )
+    if ignored:
+        lines.append("columns not in the contract, ignored: " + "; ".join(ignored))
+    d = summary["dbt"]
+    lines += [
+        "",
+        f"dbt: {d['models']} models built, {d['tests_passed']} tests passed, "
+        f"{d['tests_warned']} warned, {d['tests_failed']} failed",
+    ]
+    lines += [f"  warning: {w}" for w in d.get("warnings", [])[:10]]
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
+    lines += [f"time per stage: {stages}", ""]
+    lines += [f"{k:<10} {v}" for k, v in summary["outputs"].items()]
+    if summary.get("summary_file"):
+        lines.append(f"{'summary':<10} {summary['summary_file']}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""A seeded generator of a realistic demo CRM with planted, documented structure."""

@@ -1,0 +1,62 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from crm.errors import BadInputError
+from crm.runs import format_summary, parse_date, resolve_as_of, safe_name
+
+
+def test_an_explicit_as_of_wins():
+    assert resolve_as_of({"as_of": "2025-03-01"}, datetime(2030, 1, 1, tzinfo=UTC)) == date(
+        2025, 3, 1
+    )
+
+
+def test_a_scheduled_run_processes_the_day_before_its_logical_date():
+    assert resolve_as_of({}, datetime(2025, 3, 2, 2, 0, tzinfo=UTC)) == date(2025, 3, 1)
+
+
+def test_no_logical_date_and_no_as_of_is_an_error():
+    with pytest.raises(BadInputError, match="pass as_of"):
+        resolve_as_of({"as_of": None}, None)
+
+
+def test_bad_dates_are_reported():
+    with pytest.raises(BadInputError, match="YYYY-MM-DD"):
+        parse_date("01/03/2025")
+
+
+def test_run_ids_become_safe_file_names():
+    assert safe_name("manual__2025-03-01T02:00:00+00:00") == "manual__2025-03-01T02_00_00_00_00"
+    assert safe_name("../../etc/passwd") == "etc_passwd"
+
+
+def test_the_summary_lists_each_entity_and_the_totals():
+    entity = {
+        "rows_read": 10,
+        "rows_loaded": 8,
+        "rows_quarantined": 2,
+        "files_loaded": 1,
+        "files_skipped": 0,
+        "raw_rows_total": 8,
+        "quarantined_by_reason": {"bad_type": 2},
+        "ignored_columns": ["x"],
+    }
+    text = format_summary(
+        {
+            "run_id": "r",
+            "as_of": "2025-03-01",
+            "status": "success",
+            "seconds": 3.2,
+            "ingest": {"customers": entity, "transactions": entity},
+            "dbt": {"models": 10, "tests_passed": 60, "tests_warned": 0, "tests_failed": 0},
+            "stages": {"ingest": 1.0, "dbt": 2.0},
+            "outputs": {"warehouse": "/w"},
+        }
+    )
+    assert "customers" in text and "transactions" in text
+    assert [line.split() for line in text.splitlines() if line.startswith("total")] == [
+        ["total", "20", "16", "4"]
+    ]
+    assert "bad_type 4" in text and "customers: x" in text
+    assert "dbt: 10 models built, 60 tests passed" in text

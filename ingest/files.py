@@ -23,6 +23,7 @@ CSV_SUFFIXES = {".csv", ".tsv", ".csv.gz", ".tsv.gz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz"}
 
+READ_TABLE = "_landing_read"
 SOURCE_TABLE = "_landing_source"
 REJECTS_TABLE = "_landing_rejects"
 REJECT_SCANS_TABLE = "_landing_reject_scans"
@@ -96,6 +97,21 @@ def discover(landing: Path, entity: str) -> list[LandingFile]:
     return found
 
 
+def drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {SOURCE_TABLE}")
+    for table in (READ_TABLE, REJECTS_TABLE, REJECT_SCANS_TABLE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def raw_rows_sql(row_numbers_sql: str) -> str:
+    """`_row_number` and the row exactly as read, as JSON, for the rows whose numbers the
+    given query returns (the quarantined ones: JSON for every row would double the cost)."""
+    return (
+        f"SELECT rowid + 1 AS _row_number, to_json(r) AS _raw FROM {READ_TABLE} AS r "
+        f"WHERE rowid + 1 IN ({row_numbers_sql})"
+    )
+
+
 def checksum(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
     with path.open("rb") as fh:
@@ -137,26 +153,23 @@ def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
 def read_into_source_table(
     con: duckdb.DuckDBPyConnection, file: LandingFile, entity: Entity, mapping: EntityMapping
 ) -> ReadResult:
-    """Read `file` into the temp table `SOURCE_TABLE` with contract column names.
-
-    The table has `_row_number` (1-based order in the file) and `_raw` (the row as JSON,
-    kept for quarantine), then one text-or-typed column per contract column present.
+    """Read `file` once into the temp table `READ_TABLE`, and expose it as the view
+    `SOURCE_TABLE` with contract column names: `_row_number` (1-based order in the file),
+    then one text-or-typed column per contract column present. `raw_rows_sql()` gives the
+    rows as delivered, as JSON, for quarantine.
     """
     if file.size == 0:
         raise BadInputError(f"{file.path}: the file is empty (0 bytes); expected a header row")
-    for table in (SOURCE_TABLE, "_landing_read", REJECTS_TABLE, REJECT_SCANS_TABLE):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    drop_temp_tables(con)
     try:
-        con.execute(
-            f"CREATE TEMP TABLE _landing_read AS SELECT * FROM {_reader_sql(file, mapping)}"
-        )
+        con.execute(f"CREATE TEMP TABLE {READ_TABLE} AS SELECT * FROM {_reader_sql(file, mapping)}")
     except duckdb.Error as exc:
         message = str(exc).split("\n")[0]
         raise BadInputError(
             f"{file.path}: cannot be read as {file.format.upper()} ({message})"
         ) from exc
 
-    read_columns = [row[0] for row in con.execute("DESCRIBE _landing_read").fetchall()]
+    read_columns = [row[0] for row in con.execute(f"DESCRIBE {READ_TABLE}").fetchall()]
     by_name: dict[str, str] = {}
     for original in read_columns:
         name = normalise_name(original)
@@ -188,16 +201,13 @@ def read_into_source_table(
     present = tuple(c for c in entity.column_names if c in by_name)
     ignored = tuple(original for name, original in by_name.items() if name not in present)
     select = ", ".join(f'"{by_name[c]}" AS "{c}"' for c in present)
-    # rowid follows insertion order, which DuckDB preserves from the file.
+    # A view, not a copy: the file was read once into READ_TABLE. rowid follows insertion
+    # order, which DuckDB preserves from the file.
     con.execute(
-        f"""
-        CREATE TEMP TABLE {SOURCE_TABLE} AS
-        SELECT rowid + 1 AS _row_number, to_json(r) AS _raw, {select}
-        FROM _landing_read AS r
-        """
+        f"CREATE TEMP VIEW {SOURCE_TABLE} AS "
+        f"SELECT rowid + 1 AS _row_number, {select} FROM {READ_TABLE}"
     )
-    con.execute("DROP TABLE _landing_read")
-    rows = con.execute(f"SELECT count(*) FROM {SOURCE_TABLE}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {READ_TABLE}").fetchone()[0]
     rejected = 0
     if file.format == "csv":
         rejected = con.execute(f"SELECT count(*) FROM {REJECTS_TABLE}").fetchone()[0]

@@ -32,6 +32,8 @@ from ingest.files import (
     LandingFile,
     checksum,
     discover,
+    drop_temp_tables,
+    raw_rows_sql,
     read_into_source_table,
 )
 from ingest.mapping import load_mapping
@@ -56,6 +58,7 @@ REASON_CODES = (
 )
 
 EARLIEST_DATE = "1900-01-01"
+CHECKED_TABLE = "_landing_checked"
 
 
 @dataclass
@@ -171,15 +174,19 @@ def _typed_expr(col: Column, source_type: str) -> str:
     return f"TRY_CAST({ref} AS {col.sql_type})"
 
 
-def _present_expr(col: Column) -> str:
+def _present_expr(col: Column, source_type: str) -> str:
     """True when the file has a non-blank value for the column."""
-    return f"nullif(trim(CAST({_q(col.name)} AS VARCHAR)), '') IS NOT NULL"
+    if source_type.upper() != "VARCHAR":
+        return f"{_q(col.name)} IS NOT NULL"  # typed (Parquet, JSON): no text to trim
+    return f"nullif(trim({_q(col.name)}), '') IS NOT NULL"
 
 
-def _row_checks(entity: Entity, col: Column, typed: str, loaded_at: str) -> list[tuple[str, str]]:
+def _row_checks(
+    entity: Entity, col: Column, source_type: str, typed: str, loaded_at: str
+) -> list[tuple[str, str]]:
     """(reason code, SQL yielding a message or NULL) for one column."""
     name = col.name
-    present = _present_expr(col)
+    present = _present_expr(col, source_type)
     checks: list[tuple[str, str]] = []
     if col.required or name in entity.key:
         checks.append(
@@ -245,7 +252,7 @@ def _validate_batch(
     present: tuple[str, ...],
     loaded_at: datetime,
 ) -> None:
-    """Build `_landing_checked`: typed contract columns plus `_reason_code` and `_reason`."""
+    """Build CHECKED_TABLE: typed contract columns plus `_reason_code` and `_reason`."""
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
     loaded_at_sql = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
     typed: dict[str, str] = {}
@@ -253,29 +260,27 @@ def _validate_batch(
     for col in entity.columns:
         if col.name in present:
             typed[col.name] = _typed_expr(col, source_types[col.name])
-            checks += _row_checks(entity, col, typed[col.name], loaded_at_sql)
+            checks += _row_checks(
+                entity, col, source_types[col.name], typed[col.name], loaded_at_sql
+            )
         else:
             typed[col.name] = f"CAST(NULL AS {col.sql_type})"
     checks.sort(key=lambda c: REASON_CODES.index(c[0]))
-    reason = "concat_ws('; ', " + ", ".join(sql for _, sql in checks) + ")" if checks else "''"
+    # Each check is computed once, as a column _c<i> holding a message or NULL.
+    check_columns = "".join(f", {sql} AS _c{i}" for i, (_, sql) in enumerate(checks))
+    messages = ", ".join(f"_c{i}" for i in range(len(checks)))
+    reason = f"concat_ws('; ', {messages})" if checks else "''"
     code = (
         "coalesce("
-        + ", ".join(f"CASE WHEN ({sql}) IS NOT NULL THEN '{c}' END" for c, sql in checks)
+        + ", ".join(
+            f"CASE WHEN _c{i} IS NOT NULL THEN '{c}' END" for i, (c, _) in enumerate(checks)
+        )
         + ")"
         if checks
-        else "NULL"
+        else "CAST(NULL AS VARCHAR)"
     )
     columns = ", ".join(f"{expr} AS {_q(name)}" for name, expr in typed.items())
-    con.execute("DROP TABLE IF EXISTS _landing_typed")
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _landing_typed AS
-        SELECT _row_number, _raw, {columns},
-               {code} AS _reason_code,
-               {reason} AS _reason
-        FROM {SOURCE_TABLE}
-        """
-    )
+    names = ", ".join(_q(c) for c in typed)
 
     # Keys repeated within the batch: the first copy loads, later copies are duplicates.
     # A later *version* of a key (a different updated_at) is not a duplicate.
@@ -303,11 +308,18 @@ def _validate_batch(
         ("concat_ws('; ', " + ", ".join(reference_checks) + ")") if reference_checks else "''"
     )
 
-    con.execute("DROP TABLE IF EXISTS _landing_checked")
+    con.execute(f"DROP TABLE IF EXISTS {CHECKED_TABLE}")
     con.execute(
         f"""
-        CREATE TEMP TABLE _landing_checked AS
-        WITH ranked AS (
+        CREATE TEMP TABLE {CHECKED_TABLE} AS
+        WITH checked AS (
+            SELECT _row_number, {columns}{check_columns} FROM {SOURCE_TABLE}
+        ),
+        row_checked AS (
+            SELECT _row_number, {names}, {code} AS _reason_code, {reason} AS _reason
+            FROM checked
+        ),
+        ranked AS (
             SELECT *,
                    CASE WHEN _reason = '' THEN
                        row_number() OVER (PARTITION BY {partition}, _reason = ''
@@ -315,26 +327,34 @@ def _validate_batch(
                    CASE WHEN _reason = '' THEN
                        min(_row_number) OVER (PARTITION BY {partition}, _reason = '') END
                        AS _first_row
-            FROM _landing_typed
+            FROM row_checked
         ),
-        with_duplicates AS (
-            SELECT * EXCLUDE (_reason_code, _reason, _copy, _first_row),
+        deduplicated AS (
+            SELECT _row_number, {names},
                    CASE WHEN _copy > 1 THEN 'duplicate_key' ELSE _reason_code END
                        AS _reason_code,
                    CASE WHEN _copy > 1 THEN {dup_reason} ELSE _reason END AS _reason
             FROM ranked
+        ),
+        referenced AS (
+            SELECT t.*, CASE WHEN t._reason = '' THEN {ref_reason} ELSE '' END AS _ref_reason
+            FROM deduplicated AS t
         )
-        SELECT t.* EXCLUDE (_reason_code, _reason),
-               CASE WHEN t._reason <> '' THEN t._reason_code
-                    WHEN {ref_reason} <> '' THEN 'unknown_reference' END AS _reason_code,
-               CASE WHEN t._reason <> '' THEN t._reason ELSE {ref_reason} END AS _reason
-        FROM with_duplicates AS t
+        SELECT _row_number, {names},
+               CASE WHEN _reason <> '' THEN _reason_code
+                    WHEN _ref_reason <> '' THEN 'unknown_reference' END AS _reason_code,
+               CASE WHEN _reason <> '' THEN _reason ELSE _ref_reason END AS _reason
+        FROM referenced
         """
     )
-    con.execute("DROP TABLE _landing_typed")
 
 
 # --------------------------------------------------------------------------- batches
+
+
+def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {CHECKED_TABLE}")
+    drop_temp_tables(con)
 
 
 def _batch_id(file: LandingFile, digest: str) -> str:
@@ -385,12 +405,12 @@ def _load_file(
         read = read_into_source_table(con, file, entity, mapping)
         _validate_batch(con, entity, read.columns, loaded_at)
     except BaseException:
-        for table in (SOURCE_TABLE, "_landing_checked", "_landing_typed"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        _drop_work_tables(con)
         raise
     con.execute("BEGIN TRANSACTION")
     try:
         meta = f"{_lit(batch_id)}, {_lit(file.relative_path)}"
+        rejected = f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> ''"
         ts = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
         con.execute(f"DELETE FROM raw.{entity.name} WHERE _batch_id = ?", [batch_id])
         con.execute("DELETE FROM audit.quarantine WHERE batch_id = ?", [batch_id])
@@ -400,15 +420,17 @@ def _load_file(
             f"""
             INSERT INTO raw.{entity.name} ({cols}, _batch_id, _source_file, _row_number, _loaded_at)
             SELECT {cols}, {meta}, _row_number, {ts}
-            FROM _landing_checked WHERE _reason = ''
+            FROM {CHECKED_TABLE} WHERE _reason = ''
             """
         )
         con.execute(
             f"""
             INSERT INTO audit.quarantine
-            SELECT {_lit(entity.name)}, {meta}, _row_number, _reason_code, _reason,
-                   CAST(_raw AS VARCHAR), {ts}, {_lit(run_id) if run_id else "NULL"}
-            FROM _landing_checked WHERE _reason <> ''
+            SELECT {_lit(entity.name)}, {meta}, c._row_number, c._reason_code, c._reason,
+                   CAST(r._raw AS VARCHAR), {ts}, {_lit(run_id) if run_id else "NULL"}
+            FROM {CHECKED_TABLE} AS c
+            JOIN ({raw_rows_sql(rejected)}) AS r USING (_row_number)
+            WHERE c._reason <> ''
             """
         )
         if read.rejected_lines:
@@ -423,7 +445,7 @@ def _load_file(
                 FROM {REJECTS_TABLE}
                 """
             )
-        loaded = con.execute("SELECT count(*) FROM _landing_checked WHERE _reason = ''").fetchone()[
+        loaded = con.execute(f"SELECT count(*) FROM {CHECKED_TABLE} WHERE _reason = ''").fetchone()[
             0
         ]
         by_reason = dict(
@@ -462,8 +484,7 @@ def _load_file(
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in (SOURCE_TABLE, "_landing_checked"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        _drop_work_tables(con)
     return "loaded", {
         "rows_read": rows_read,
         "rows_loaded": loaded,

@@ -1,0 +1,139 @@
+"""Drive the real Airflow for the embedded default: set it up, run the pipeline DAG.
+
+`crm run` goes through `airflow dags test`, which executes a real DAG run (tasks, XComs,
+retries, asset events, the metadata database) in one process without a scheduler, the
+documented way to run a DAG on demand. Its log goes to a file; the terminal gets one line
+per task and, at the end, the run summary the DAG wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from crm.errors import CrmError
+from crm.settings import Settings, get_settings
+
+PIPELINE_DAG = "crm_pipeline"
+WRITER_POOL = "warehouse_writer"
+
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+_STATE = re.compile(r"new_state=(\w+)")
+
+
+class PipelineFailed(CrmError):
+    """The DAG run did not succeed; the message points at the log."""
+
+
+def airflow_executable() -> str:
+    candidate = Path(sys.executable).with_name("airflow")
+    return str(candidate) if candidate.exists() else "airflow"
+
+
+def airflow(
+    args: list[str], settings: Settings | None = None, **kwargs
+) -> subprocess.CompletedProcess:
+    settings = settings or get_settings()
+    return subprocess.run(
+        [airflow_executable(), *args], env=settings.child_env(), text=True, **kwargs
+    )
+
+
+def ensure_airflow(settings: Settings | None = None) -> None:
+    """Create or migrate the metadata database and the writer pool, once per version."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    from importlib.metadata import version
+
+    marker = settings.airflow_home / ".crm_ready"
+    wanted = f"airflow {version('apache-airflow')}"
+    if marker.exists() and marker.read_text().strip() == wanted:
+        return
+    steps = [
+        ["db", "migrate"],
+        ["pools", "set", WRITER_POOL, "1", "One writer at a time on the DuckDB warehouse"],
+    ]
+    for args in steps:
+        proc = airflow(args, settings, capture_output=True)
+        if proc.returncode != 0:
+            raise PipelineFailed(
+                f"`airflow {' '.join(args)}` failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
+    marker.write_text(wanted + "\n")
+
+
+def run_pipeline(
+    as_of: date,
+    reload: bool = False,
+    settings: Settings | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run the pipeline DAG for `as_of` through Airflow; return the run summary."""
+    settings = settings or get_settings()
+    ensure_airflow(settings)
+    logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
+    conf = json.dumps({"as_of": as_of.isoformat(), "reload": reload})
+    logs = settings.airflow_home / "logs" / "crm_run"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{as_of.isoformat()}_{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    cmd = [airflow_executable(), "dags", "test", PIPELINE_DAG, logical.isoformat(), "-c", conf]
+    requested_at = datetime.now(UTC).replace(tzinfo=None)
+    started: dict[str, float] = {}
+    failed: list[str] = []
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=settings.child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        current = None
+        for line in proc.stdout:
+            log.write(line)
+            if m := _TASK_START.search(line):
+                current = m.group(1)
+                started[current] = time.perf_counter()
+            elif m := _TASK_END.search(line):
+                task = m.group(1)
+                took = time.perf_counter() - started.get(task, time.perf_counter())
+                echo(f"  {task:<36} {took:6.1f} s")
+            elif (
+                current and (m := _STATE.search(line)) and m.group(1) in ("failed", "up_for_retry")
+            ):
+                failed.append(current)
+                echo(f"  {current:<36} {m.group(1).upper()}")
+        code = proc.wait()
+    if code != 0 or failed:
+        raise PipelineFailed(
+            f"the {PIPELINE_DAG} run for {as_of} failed "
+            f"(task: {', '.join(dict.fromkeys(failed)) or '?'})"
+            f"\n{_error_excerpt(log_path)}\nFull log: {log_path}"
+        )
+    summary_path = settings.reports / "last_run.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if summary.get("as_of") != as_of.isoformat() or datetime.fromisoformat(
+        summary.get("started_at", "1970-01-01")
+    ) < requested_at - timedelta(seconds=5):
+        raise PipelineFailed(f"the run ended but left no summary for {as_of}; log: {log_path}")
+    summary["airflow_log"] = str(log_path)
+    return summary
+
+
+def _error_excerpt(log_path: Path, limit: int = 25) -> str:
+    """The lines that say what went wrong, not the whole Airflow log."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    picked = [
+        ln
+        for ln in lines
+        if re.search(r"(Error|Exception|FAIL|error:)", ln) and "DeprecationWarning" not in ln
+    ]
+    return "\n".join(picked[-limit:])

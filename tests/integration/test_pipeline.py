@@ -1,0 +1,264 @@
+"""The whole pipeline through the real `crm` CLI, real Airflow (`dags test`), dbt and DuckDB.
+
+One dirty demo CRM is generated and run once for the module; tests that change state work
+on a copy of that home so they do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import run_crm
+
+pytestmark = pytest.mark.integration
+
+END = date(2026, 6, 1)
+AS_OF = END - timedelta(days=1)
+
+
+def query(home: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(home / "warehouse" / "crm.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def scalar(home: Path, sql: str):
+    return query(home, sql)[0][0]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A home with a dirty 3,000-customer CRM after one successful `crm run`."""
+    home = tmp_path_factory.mktemp("pipeline") / "home"
+    run_crm(
+        "generate",
+        "--customers",
+        "3000",
+        "--seed",
+        "21",
+        "--end",
+        END.isoformat(),
+        "--dirty-rate",
+        "0.01",
+        "--quiet",
+        home=home,
+    )
+    proc = run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    manifest = json.loads((home / "landing" / "_generation.json").read_text())
+    return {"home": home, "stdout": proc.stdout, "manifest": manifest}
+
+
+def copy_home(pipeline, tmp_path: Path) -> Path:
+    target = tmp_path / "home"
+    shutil.copytree(pipeline["home"], target)
+    return target
+
+
+def staging_checksum(home: Path, table: str) -> tuple:
+    return query(
+        home,
+        f"SELECT count(*), md5(string_agg(h, '' ORDER BY h)) "
+        f"FROM (SELECT md5(CAST(t AS VARCHAR)) AS h FROM staging.{table} AS t)",
+    )[0]
+
+
+ENTITIES = (
+    "customers",
+    "products",
+    "sales_reps",
+    "campaigns",
+    "transactions",
+    "interactions",
+    "campaign_members",
+    "opportunities",
+    "opportunity_stage_history",
+    "contracts",
+)
+
+
+def test_the_run_succeeds_in_airflow_and_prints_a_summary(pipeline):
+    out = pipeline["stdout"]
+    assert "success" in out
+    for entity in ENTITIES:
+        assert entity in out
+    assert "dbt: 10 models built" in out and "0 failed" in out
+    assert "time per stage: ingest" in out
+    db = sqlite3.connect(pipeline["home"] / "airflow" / "airflow.db")
+    states = db.execute("SELECT state FROM dag_run WHERE dag_id = 'crm_pipeline'").fetchall()
+    assert states == [("success",)]
+    tasks = dict(db.execute("SELECT task_id, state FROM task_instance").fetchall())
+    assert set(tasks.values()) == {"success"} and len(tasks) == 13
+    assert scalar(pipeline["home"], "SELECT status FROM audit.pipeline_runs") == "success"
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_every_valid_row_arrives_in_staging(pipeline, entity):
+    manifest = pipeline["manifest"]
+    expected = manifest["dirty"].get(entity, {}).get("clean_rows", manifest["rows"][entity])
+    assert scalar(pipeline["home"], f"SELECT count(*) FROM staging.stg_crm__{entity}") == expected
+
+
+def _dirty_cases():
+    from datagen.dirty import DIRTY_CLASSES
+
+    return sorted(
+        {(e, code) for e, classes in DIRTY_CLASSES.items() for _, code in classes if code}
+    )
+
+
+@pytest.mark.parametrize(("entity", "reason"), _dirty_cases())
+def test_each_class_of_bad_row_is_quarantined_with_its_reason(pipeline, entity, reason):
+    expected = pipeline["manifest"]["dirty"][entity]["quarantine"][reason]
+    got = scalar(
+        pipeline["home"],
+        f"SELECT count(*) FROM audit.quarantine "
+        f"WHERE entity = '{entity}' AND reason_code = '{reason}'",
+    )
+    assert got == expected
+
+
+def test_loaded_plus_quarantined_equals_read_for_every_entity(pipeline):
+    manifest = pipeline["manifest"]
+    rows = query(
+        pipeline["home"],
+        "SELECT entity, sum(rows_read), sum(rows_loaded), "
+        "sum(rows_quarantined) FROM audit.load_batches GROUP BY 1",
+    )
+    assert len(rows) == len(ENTITIES)
+    for entity, read, loaded, quarantined in rows:
+        assert read == manifest["rows"][entity] + sum(
+            manifest["dirty"].get(entity, {}).get("quarantine", {}).values()
+        ) + manifest["dirty"].get(entity, {}).get("late_updates", 0)
+        assert loaded + quarantined == read
+
+
+def test_later_updates_of_a_key_win_in_staging(pipeline):
+    late = pipeline["manifest"]["dirty"]["customers"]["late_updates"]
+    home = pipeline["home"]
+    assert (
+        scalar(home, "SELECT count(*) FROM staging.stg_crm__customers WHERE city = 'Relocated'")
+        == late
+    )
+    assert scalar(home, "SELECT count(*) FROM raw.customers WHERE city = 'Relocated'") == late
+
+
+def test_running_the_same_date_again_changes_nothing(pipeline, tmp_path):
+    home = copy_home(pipeline, tmp_path)
+    before = {e: staging_checksum(home, f"stg_crm__{e}") for e in ENTITIES}
+    raw_before = {e: scalar(home, f"SELECT count(*) FROM raw.{e}") for e in ENTITIES}
+    proc = run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    months = len(pipeline["manifest"]["files"]["transactions"])
+    summary = json.loads((home / "reports" / "last_run.json").read_text())
+    assert summary["ingest"]["transactions"]["files_skipped"] == months > 20
+    assert all(r["rows_read"] == 0 for r in summary["ingest"].values())
+    assert f"0/{months}" in proc.stdout
+    assert {e: scalar(home, f"SELECT count(*) FROM raw.{e}") for e in ENTITIES} == raw_before
+    assert {e: staging_checksum(home, f"stg_crm__{e}") for e in ENTITIES} == before
+    assert scalar(home, "SELECT count(*) FROM audit.quarantine") == sum(
+        sum(v["quarantine"].values()) for v in pipeline["manifest"]["dirty"].values()
+    )
+
+
+def test_a_run_for_an_earlier_date_sees_only_what_was_known_then(pipeline, tmp_path):
+    home = copy_home(pipeline, tmp_path)
+    as_of = END - timedelta(days=200)
+    cutoff = f"TIMESTAMP '{as_of + timedelta(days=1)} 00:00:00'"
+    run_crm("run", "--as-of", as_of.isoformat(), home=home)
+    checks = {
+        "transactions": ("occurred_at", "transaction_id"),
+        "interactions": ("occurred_at", "interaction_id"),
+        "contracts": ("signed_at", "contract_id"),
+        "customers": ("created_at", "customer_id"),
+        "opportunity_stage_history": ("entered_at", "(opportunity_id, stage, entered_at)"),
+    }
+    for table, (column, key) in checks.items():
+        assert scalar(home, f"SELECT max({column}) < {cutoff} FROM staging.stg_crm__{table}"), table
+        known = scalar(
+            home, f"SELECT count(DISTINCT {key}) FROM raw.{table} WHERE {column} < {cutoff}"
+        )
+        assert scalar(home, f"SELECT count(*) FROM staging.stg_crm__{table}") == known, table
+    # refunds and closings recorded after the date are rolled back
+    assert (
+        scalar(
+            home,
+            f"SELECT count(*) FROM staging.stg_crm__transactions "
+            f"WHERE status = 'refunded' AND updated_at >= {cutoff}",
+        )
+        == 0
+    )
+    reopened = scalar(
+        home,
+        f"SELECT count(*) FROM raw.opportunities o WHERE created_at < {cutoff} "
+        f"AND closed_at >= {cutoff}",
+    )
+    assert reopened > 0
+    assert (
+        scalar(
+            home,
+            "SELECT count(*) FROM staging.stg_crm__opportunities "
+            "WHERE status = 'open' AND closed_at IS NULL",
+        )
+        >= reopened
+    )
+    assert (
+        scalar(
+            home,
+            f"SELECT count(*) FROM staging.stg_crm__campaigns "
+            f"WHERE actual_end >= {cutoff} OR approved_at >= {cutoff}",
+        )
+        == 0
+    )
+
+
+def test_an_unreadable_file_stops_the_run_with_the_file_and_the_problem(pipeline, tmp_path):
+    home = copy_home(pipeline, tmp_path)
+    raw_before = scalar(home, "SELECT count(*) FROM raw.transactions")
+    bad = home / "landing" / "transactions" / "late_export.csv"
+    bad.write_text("transaction_id,customer_id,occurred_at\nX1,C0000001,2026-01-01\n")
+    proc = run_crm("run", "--as-of", AS_OF.isoformat(), home=home, check=False)
+    assert proc.returncode == 2
+    assert "late_export.csv: required column(s) amount missing" in proc.stderr
+    assert "ingest_transactions" in proc.stderr
+    assert scalar(home, "SELECT count(*) FROM raw.transactions") == raw_before
+    assert scalar(home, "SELECT count(*) FROM audit.pipeline_runs WHERE status = 'success'") == 1
+
+
+def test_a_users_own_export_loads_through_the_mapping_file(tmp_path):
+    home = tmp_path / "home"
+    landing = home / "landing"
+    (landing / "customers").mkdir(parents=True)
+    (landing / "transactions").mkdir()
+    (landing / "customers" / "clients.csv").write_text(
+        "Client Ref;Joined;Town\nK-1;2025-01-10;Oslo\nK-2;2025-02-11;Bergen\n"
+    )
+    (landing / "transactions" / "orders.csv").write_text(
+        "order_no,client_ref,order_time,total\n"
+        "O-1,K-1,2025-03-01 10:00,19.90\nO-2,K-2,2025-03-02 11:00,5.00\nO-3,K-9,2025-03-02,1.00\n"
+    )
+    (landing / "mapping.yml").write_text(
+        "customers:\n  columns: {client ref: customer_id, joined: created_at, town: city}\n"
+        "  csv: {delimiter: ';'}\n"
+        "transactions:\n  columns: {order_no: transaction_id, client_ref: customer_id,"
+        " order_time: occurred_at, total: amount}\n"
+    )
+    proc = run_crm("run", "--as-of", "2025-03-31", home=home)
+    assert "success" in proc.stdout
+    assert query(home, "SELECT customer_id, city FROM staging.stg_crm__customers ORDER BY 1") == [
+        ("K-1", "Oslo"),
+        ("K-2", "Bergen"),
+    ]
+    assert query(
+        home, "SELECT transaction_id, status FROM staging.stg_crm__transactions ORDER BY 1"
+    ) == [("O-1", "completed"), ("O-2", "completed")]
+    assert query(home, "SELECT reason FROM audit.quarantine") == [("unknown customer_id K-9",)]
+    # entities that were never delivered exist and are empty
+    assert scalar(home, "SELECT count(*) FROM staging.stg_crm__opportunities") == 0

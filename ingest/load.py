@@ -36,7 +36,7 @@ from ingest.files import (
     raw_rows_sql,
     read_into_source_table,
 )
-from ingest.mapping import load_mapping
+from ingest.mapping import EntityMapping, load_mapping
 
 METADATA_COLUMNS = (
     ("_batch_id", "VARCHAR"),
@@ -77,6 +77,10 @@ class EntityLoadResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _ts_literal(value: datetime) -> str:
+    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
 def _q(name: str) -> str:
@@ -254,7 +258,7 @@ def _validate_batch(
 ) -> None:
     """Build CHECKED_TABLE: typed contract columns plus `_reason_code` and `_reason`."""
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
-    loaded_at_sql = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    loaded_at_sql = _ts_literal(loaded_at)
     typed: dict[str, str] = {}
     checks: list[tuple[str, str]] = []
     for col in entity.columns:
@@ -377,7 +381,7 @@ def _load_file(
     con: duckdb.DuckDBPyConnection,
     file: LandingFile,
     entity: Entity,
-    settings: Settings,
+    mapping: EntityMapping,
     run_id: str | None,
     reload: bool,
 ) -> tuple[str, dict | None]:
@@ -397,7 +401,6 @@ def _load_file(
         )
         return "skipped", None
 
-    mapping = load_mapping(settings.mapping_file).for_entity(entity.name)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     # Read and check in temp tables first (connection-local); only the writes below form
     # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
@@ -411,7 +414,7 @@ def _load_file(
     try:
         meta = f"{_lit(batch_id)}, {_lit(file.relative_path)}"
         rejected = f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> ''"
-        ts = f"TIMESTAMP '{loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        ts = _ts_literal(loaded_at)
         con.execute(f"DELETE FROM raw.{entity.name} WHERE _batch_id = ?", [batch_id])
         con.execute("DELETE FROM audit.quarantine WHERE batch_id = ?", [batch_id])
         con.execute("DELETE FROM audit.load_batches WHERE batch_id = ?", [batch_id])
@@ -507,12 +510,13 @@ def load_entity(
     result = EntityLoadResult(entity=entity_name)
     files = discover(settings.landing, entity_name)
     result.files_found = len(files)
-    load_mapping(settings.mapping_file)  # a broken mapping fails before anything loads
+    # A broken mapping file fails here, before anything loads.
+    mapping = load_mapping(settings.mapping_file).for_entity(entity_name)
     con = connect(settings=settings, lock_timeout_s=60.0)
     try:
         ensure_tables(con)
         for file in files:
-            status, counts = _load_file(con, file, entity, settings, run_id, reload)
+            status, counts = _load_file(con, file, entity, mapping, run_id, reload)
             if status == "skipped":
                 result.files_skipped += 1
                 continue

@@ -8,6 +8,7 @@ Paths are resolved to absolute paths once, so a task, a dbt subprocess and the C
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,8 @@ class Settings:
         """Environment for a subprocess (dbt, Airflow) that must see these same settings."""
         env = dict(os.environ)
         env.update(NO_TELEMETRY_ENV)
+        # Tools started by a child (airflow standalone starts `airflow ...`) come from this venv.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["CRM_HOME"] = str(self.home)
         env["CRM_REPO"] = str(REPO_ROOT)
         env["CRM_WAREHOUSE_PATH"] = str(self.warehouse_path)

@@ -25,6 +25,17 @@ def crm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def warehouse_query(home: Path, sql: str) -> list[tuple]:
+    """Read the warehouse of `home` read-only, the way an analyst would."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse" / "crm.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def run_crm(
     *args: str, home: Path, check: bool = True, timeout: int = 600
 ) -> subprocess.CompletedProcess:

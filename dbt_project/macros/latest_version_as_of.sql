@@ -11,18 +11,16 @@
 {%- set key_match -%}
     {%- for key in key_columns %}{% if not loop.first %} and {% endif %}repeated.{{ key }} = candidate.{{ key }}{% endfor -%}
 {%- endset -%}
+with repeated_keys as (
+    select {{ key_columns | join(', ') }}
+    from {{ relation }}
+    group by {{ key_columns | join(', ') }}
+    having count(*) > 1
+)
+
 select candidate.*, 1 as _version_rank
 from {{ relation }} as candidate
-where not exists (
-    select 1
-    from (
-        select {{ key_columns | join(', ') }}
-        from {{ relation }}
-        group by {{ key_columns | join(', ') }}
-        having count(*) > 1
-    ) as repeated
-    where {{ key_match }}
-)
+where not exists (select 1 from repeated_keys as repeated where {{ key_match }})
 
 union all
 
@@ -44,16 +42,7 @@ from (
                 _row_number desc
         ) as _version_rank
     from {{ relation }} as candidate
-    where exists (
-        select 1
-        from (
-            select {{ key_columns | join(', ') }}
-            from {{ relation }}
-            group by {{ key_columns | join(', ') }}
-            having count(*) > 1
-        ) as repeated
-        where {{ key_match }}
-    )
+    where exists (select 1 from repeated_keys as repeated where {{ key_match }})
 ) as ranked
 where _version_rank = 1
 {%- endmacro %}

@@ -12,23 +12,15 @@ import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.conftest import run_crm
+from tests.conftest import warehouse_query as query
 
 pytestmark = pytest.mark.integration
 
 END = date(2026, 6, 1)
 AS_OF = END - timedelta(days=1)
-
-
-def query(home: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home / "warehouse" / "crm.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def scalar(home: Path, sql: str):

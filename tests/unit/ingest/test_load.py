@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from crm.errors import BadInputError
 from ingest.load import load_entity
+from tests.conftest import warehouse_query as query
 
 CUSTOMERS = (
     "customer_id,created_at,birth_date,monthly_income,occupation\n"
@@ -28,14 +28,6 @@ def write(home: Path, entity: str, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text)
     return path
-
-
-def query(home: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home / "warehouse" / "crm.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def reasons(home: Path, entity: str) -> dict[str, int]:

@@ -60,7 +60,7 @@ def _summarise(run_results: Path) -> DbtResult:
                 )
             else:
                 result.errors += 1
-        elif kind == "test":
+        elif kind in ("test", "unit_test"):
             if status == "pass":
                 result.tests_passed += 1
             elif status == "warn":
@@ -100,6 +100,8 @@ def build(
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    run_results = settings.dbt_state_dir / "target" / "run_results.json"
+    run_results.unlink(missing_ok=True)  # never report a previous build's results
     started = time.perf_counter()
     proc = subprocess.run(
         args,
@@ -112,7 +114,7 @@ def build(
     log_file = log_file or settings.dbt_state_dir / "last_build.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(output)
-    result = _summarise(settings.dbt_state_dir / "target" / "run_results.json")
+    result = _summarise(run_results)
     result.seconds = round(time.perf_counter() - started, 3)
     if proc.returncode != 0:
         if "Could not set lock on file" in output:

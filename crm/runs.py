@@ -128,6 +128,21 @@ def finish_run(
     return summary
 
 
+def fail_run(run_id: str | None, settings: Settings | None = None) -> None:
+    """Mark a run failed (called by the DAG's failure task; the task logs say why)."""
+    from crm.warehouse import session
+
+    if not run_id:
+        return
+    with session(settings=settings or get_settings()) as con:
+        _ensure_table(con)
+        con.execute(
+            "UPDATE audit.pipeline_runs SET status = 'failed', finished_at = ? "
+            "WHERE run_id = ? AND status = 'running'",
+            [_now(), run_id],
+        )
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text)

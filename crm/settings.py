@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,9 @@ class Settings:
     dbt_target: str
     duckdb_threads: int
     duckdb_memory_limit: str
+    #: How far after the load time a timestamp may lie before it counts as a future date
+    #: (exports written in a local time zone, clocks a little ahead).
+    future_tolerance: timedelta
 
     @property
     def repo(self) -> Path:
@@ -113,4 +117,5 @@ def get_settings() -> Settings:
         dbt_target=os.environ.get("CRM_DBT_TARGET", "duckdb"),
         duckdb_threads=int(os.environ.get("CRM_DUCKDB_THREADS") or os.cpu_count() or 2),
         duckdb_memory_limit=os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "8GB"),
+        future_tolerance=timedelta(hours=float(os.environ.get("CRM_FUTURE_TOLERANCE_HOURS", 24))),
     )

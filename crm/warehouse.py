@@ -16,6 +16,7 @@ import duckdb
 
 from crm.errors import WarehouseLockedError
 from crm.settings import Settings, get_settings
+from crm.sql import quote_literal
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "audit")
 
@@ -50,7 +51,7 @@ def connect(
     if not read_only:
         tmp = path.parent / "tmp"
         tmp.mkdir(exist_ok=True)
-        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute(f"SET temp_directory = {quote_literal(tmp)}")
     return con
 
 

@@ -57,9 +57,7 @@ def crm_pipeline():
             return start_run(run_id=run_id, as_of=resolve_as_of(params, logical_date))
 
     def ingest_task(entity: str):
-        outlets = [WAREHOUSE_RAW] if entity == LOAD_ORDER[-1] else []
-
-        @task(task_id=f"ingest_{entity}", outlets=outlets)
+        @task(task_id=f"ingest_{entity}")
         def ingest(run: dict, params=None) -> dict:
             from crm.airflow_support import fail_fast_on_bad_input
             from ingest.load import load_entity
@@ -69,6 +67,12 @@ def crm_pipeline():
                 return load_entity(entity, run_id=run["run_id"], reload=reload).as_dict()
 
         return ingest
+
+    @task(outlets=[WAREHOUSE_RAW])
+    def raw_loaded(run: dict, loads: list[dict], outlet_events=None) -> list[dict]:
+        """Every entity of the run is in raw: say so, with the run's as-of date."""
+        outlet_events[WAREHOUSE_RAW].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
+        return loads
 
     @task(outlets=[WAREHOUSE_MODELS])
     def build_models(run: dict, outlet_events=None) -> dict:
@@ -87,16 +91,28 @@ def crm_pipeline():
 
         return finish_run(run, loads, built)
 
+    @task(trigger_rule="one_failed")
+    def record_failure(run_id=None) -> None:
+        """Runs only when a task failed: mark the run failed in audit.pipeline_runs, and fail
+        itself so the DAG run ends failed (it is the last task, so its state decides)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from crm.runs import fail_run
+
+        fail_run(run_id)
+        raise AirflowFailException("an upstream task failed; see its log")
+
     run = start_run()
     loads = {}
     for entity in LOAD_ORDER:
         loads[entity] = ingest_task(entity)(run)
         for parent in ENTITIES[entity].parents:
             loads[parent] >> loads[entity]
+    raw = raw_loaded(run, [loads[e] for e in LOAD_ORDER])
     built = build_models(run)
-    for load in loads.values():
-        load >> built
-    finish_run(run, built, [loads[e] for e in LOAD_ORDER])
+    raw >> built
+    finished = finish_run(run, built, raw)
+    [run, *loads.values(), raw, built, finished] >> record_failure()
 
 
 crm_pipeline()

@@ -528,7 +528,7 @@ def _planted_adoption(c, rng, spec: GenerationSpec, ev: dict[str, np.ndarray], o
     n = c["rate"].size
 
     window = (ev["day"] >= cutoff - planted.SPEND_WINDOW_DAYS) & (ev["day"] < cutoff)
-    completed_as_of = (ev["status"] == 0) | ((ev["status"] == 1) & (ev["updated"] >= cutoff))
+    completed_as_of = (ev["status"] == 0) | ((ev["status"] > 0) & (ev["updated"] >= cutoff))
     keep = window & completed_as_of
     spend = np.bincount(ev["customer"][keep], weights=ev["amount"][keep], minlength=n)
     spend = np.round(spend, 2) / planted.SPEND_WINDOW_MONTHS

@@ -26,8 +26,8 @@ Feature definitions the rules use (the feature mart must compute them the same w
 
 * ``age`` on date T: whole years, ``floor((T - birth_date) in days / 365.25)``.
 * ``monthly spend`` over the last 6 months on date T: the amount of transactions that
-  occurred on a day in (T - 180 days, T] and were completed as of T (a refund recorded
-  after T still counts), divided by 6.
+  occurred on a day in (T - 180 days, T] and were completed as of T (a refund or a
+  cancellation recorded after T still counts), divided by 6.
 * ``tenure`` on date T: days from ``created_at`` to T.
 """
 

@@ -10,12 +10,14 @@ raises `BadInputError` naming the file and the problem.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from crm.errors import BadInputError
+from crm.sql import quote_identifier, quote_literal
 from ingest.contract import Entity
 from ingest.mapping import EntityMapping, normalise_name
 
@@ -74,14 +76,15 @@ def file_format(path: Path) -> str:
 
 
 def discover(landing: Path, entity: str) -> list[LandingFile]:
-    """Files for one entity, in name order; names starting with '.' or '_' are skipped
-    (temporary files being written, `_SUCCESS` markers)."""
+    """Files for one entity, in name order. Files and folders whose name starts with '.' or
+    '_' are skipped: files being written, `_SUCCESS` markers, `.spark-staging/`."""
     folder = landing / entity
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.startswith((".", "_")):
+        hidden = any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
+        if hidden or not path.is_file():
             continue
         file_format(path)  # refuse unknown types up front, naming the file
         stat = path.stat()
@@ -120,16 +123,11 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sql_str(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
-    path = _sql_str(file.path)
+    """The DuckDB table function that reads a CSV or Parquet file (JSON: `_read_json`)."""
+    path = quote_literal(file.path)
     if file.format == "parquet":
         return f"read_parquet({path})"
-    if file.format == "json":
-        return f"read_json({path}, format = 'auto', records = 'true')"
     options = [
         "all_varchar = true",
         "header = true",
@@ -141,13 +139,44 @@ def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
         options.append("delim = '\t'")
     csv = dict(mapping.csv)
     if "delimiter" in csv:
-        options.append(f"delim = {_sql_str(csv['delimiter'])}")
+        options.append(f"delim = {quote_literal(csv['delimiter'])}")
     if "header" in csv:
         options.append(f"header = {'true' if csv['header'] else 'false'}")
-    for key in ("encoding", "quote", "escape", "decimal_separator"):
+    for key in ("encoding", "quote", "escape"):
         if key in csv:
-            options.append(f"{key} = {_sql_str(csv[key])}")
+            options.append(f"{key} = {quote_literal(csv[key])}")
+    # csv.decimal_separator is applied by the contract checks: CSV is read as text.
     return f"read_csv({path}, {', '.join(options)})"
+
+
+def _read_json(con: duckdb.DuckDBPyConnection, file: LandingFile) -> None:
+    """JSON lines (or an array of objects) into READ_TABLE with every field as text.
+
+    DuckDB's type detection samples the first rows, so one odd value further down would fail
+    the whole file or turn a column into JSON; reading text keeps the decision per row.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _landing_json AS "
+        f"SELECT json FROM read_json_objects({quote_literal(file.path)}, format = 'auto')"
+    )
+    try:
+        keys = [
+            row[0]
+            for row in con.execute(
+                "SELECT key FROM (SELECT unnest(json_keys(json)) AS key, rowid AS r "
+                "FROM _landing_json) GROUP BY key ORDER BY min(r), key"
+            ).fetchall()
+        ]
+        if not keys:
+            raise BadInputError(f"{file.path}: no JSON objects with fields were found")
+        fields = ", ".join(
+            f"json_extract_string(json, {quote_literal('$.' + json.dumps(k))}) "
+            f"AS {quote_identifier(k)}"
+            for k in keys
+        )
+        con.execute(f"CREATE TEMP TABLE {READ_TABLE} AS SELECT {fields} FROM _landing_json")
+    finally:
+        con.execute("DROP TABLE IF EXISTS _landing_json")
 
 
 def read_into_source_table(
@@ -159,10 +188,16 @@ def read_into_source_table(
     rows as delivered, as JSON, for quarantine.
     """
     if file.size == 0:
-        raise BadInputError(f"{file.path}: the file is empty (0 bytes); expected a header row")
+        expected = "a header row" if file.format == "csv" else "data"
+        raise BadInputError(f"{file.path}: the file is empty (0 bytes); expected {expected}")
     drop_temp_tables(con)
     try:
-        con.execute(f"CREATE TEMP TABLE {READ_TABLE} AS SELECT * FROM {_reader_sql(file, mapping)}")
+        if file.format == "json":
+            _read_json(con, file)
+        else:
+            con.execute(
+                f"CREATE TEMP TABLE {READ_TABLE} AS SELECT * FROM {_reader_sql(file, mapping)}"
+            )
     except duckdb.Error as exc:
         message = str(exc).split("\n")[0]
         raise BadInputError(
@@ -200,7 +235,7 @@ def read_into_source_table(
 
     present = tuple(c for c in entity.column_names if c in by_name)
     ignored = tuple(original for name, original in by_name.items() if name not in present)
-    select = ", ".join(f'"{by_name[c]}" AS "{c}"' for c in present)
+    select = ", ".join(f"{quote_identifier(by_name[c])} AS {quote_identifier(c)}" for c in present)
     # A view, not a copy: the file was read once into READ_TABLE. rowid follows insertion
     # order, which DuckDB preserves from the file.
     con.execute(

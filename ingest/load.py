@@ -18,12 +18,14 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
 from crm.errors import BadInputError
 from crm.settings import Settings, get_settings
+from crm.sql import quote_identifier as _q
+from crm.sql import quote_literal as _lit
 from crm.warehouse import connect, ensure_schemas
 from ingest.contract import ENTITIES, Column, Entity
 from ingest.files import (
@@ -83,14 +85,6 @@ def _ts_literal(value: datetime) -> str:
     return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 # --------------------------------------------------------------------------- tables
 
 
@@ -127,10 +121,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             rows_quarantined BIGINT NOT NULL,
             ignored_columns VARCHAR,
             loaded_at TIMESTAMP NOT NULL,
-            run_id VARCHAR
+            run_id VARCHAR,
+            note VARCHAR
         )
         """
     )
+    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS note VARCHAR")
     con.execute(
         """
         CREATE TABLE IF NOT EXISTS audit.quarantine (
@@ -151,11 +147,28 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 # --------------------------------------------------------------------------- row checks
 
 
-def _typed_expr(col: Column, source_type: str) -> str:
-    """SQL turning the source column into the contract type; NULL where it cannot."""
+def _typed_expr(col: Column, source_type: str, decimal_separator: str = ".") -> str:
+    """SQL turning the source column into the contract type; NULL where it cannot.
+
+    Integers must be whole numbers (2.5 units is an error, not 3). Money is kept to the
+    cent, as the contract's DECIMAL(18,2) says. With `decimal_separator: ","` (from the
+    mapping file) "1.234,50" reads as 1234.50.
+    """
     ref = _q(col.name)
     source_type = source_type.upper()
     text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
+    if col.type in ("money", "number", "integer") and source_type == "VARCHAR":
+        if decimal_separator == ",":
+            text = f"replace(replace({text}, '.', ''), ',', '.')"
+        if col.type == "integer":
+            number = f"TRY_CAST({text} AS DOUBLE)"
+            return f"CASE WHEN {number} = floor({number}) THEN TRY_CAST({number} AS BIGINT) END"
+    if (
+        col.type == "integer"
+        and source_type in ("DOUBLE", "FLOAT", "REAL")
+        or (col.type == "integer" and source_type.startswith("DECIMAL"))
+    ):
+        return f"CASE WHEN {ref} = floor({ref}) THEN TRY_CAST({ref} AS BIGINT) END"
     if col.type == "text":
         return text
     if col.type == "timestamp":
@@ -254,16 +267,22 @@ def _validate_batch(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     present: tuple[str, ...],
-    loaded_at: datetime,
+    future_bound: datetime,
+    mapping: EntityMapping,
 ) -> None:
-    """Build CHECKED_TABLE: typed contract columns plus `_reason_code` and `_reason`."""
+    """Build CHECKED_TABLE: typed contract columns plus `_reason_code` and `_reason`.
+
+    `future_bound` is the latest believable timestamp: the load time plus a tolerance for
+    clocks and time zones that are a little off.
+    """
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
-    loaded_at_sql = _ts_literal(loaded_at)
+    loaded_at_sql = _ts_literal(future_bound)
+    separator = str(mapping.csv.get("decimal_separator", "."))
     typed: dict[str, str] = {}
     checks: list[tuple[str, str]] = []
     for col in entity.columns:
         if col.name in present:
-            typed[col.name] = _typed_expr(col, source_types[col.name])
+            typed[col.name] = _typed_expr(col, source_types[col.name], separator)
             checks += _row_checks(
                 entity, col, source_types[col.name], typed[col.name], loaded_at_sql
             )
@@ -367,6 +386,39 @@ def _batch_id(file: LandingFile, digest: str) -> str:
     ).hexdigest()
 
 
+def _record_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    file: LandingFile,
+    digest: str,
+    counts: tuple[int, int, int],
+    ignored_columns: tuple[str, ...] | None,
+    loaded_at: datetime,
+    run_id: str | None,
+    note: str | None = None,
+) -> None:
+    con.execute("DELETE FROM audit.load_batches WHERE batch_id = ?", [batch_id])
+    con.execute(
+        "INSERT INTO audit.load_batches (batch_id, entity, source_file, file_format, file_size, "
+        "file_mtime_ns, checksum, rows_read, rows_loaded, rows_quarantined, ignored_columns, "
+        "loaded_at, run_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch_id,
+            file.entity,
+            file.relative_path,
+            file.format,
+            file.size,
+            file.mtime_ns,
+            digest,
+            *counts,
+            json.dumps(list(ignored_columns)) if ignored_columns else None,
+            loaded_at,
+            run_id,
+            note,
+        ],
+    )
+
+
 def _already_loaded(con: duckdb.DuckDBPyConnection, file: LandingFile) -> str | None:
     """The batch id of this exact file if it was loaded before (cheap check first)."""
     row = con.execute(
@@ -384,29 +436,47 @@ def _load_file(
     mapping: EntityMapping,
     run_id: str | None,
     reload: bool,
+    future_tolerance: timedelta,
 ) -> tuple[str, dict | None]:
     """Load one file as a batch; returns ('skipped' | 'loaded', counts)."""
     if not reload and _already_loaded(con, file):
         return "skipped", None
     digest = checksum(file.path)
     batch_id = _batch_id(file, digest)
-    known = con.execute(
-        "SELECT 1 FROM audit.load_batches WHERE batch_id = ?", [batch_id]
-    ).fetchone()
-    if known and not reload:
-        # Same bytes, new timestamp (copied or touched): remember the new stat, load nothing.
-        con.execute(
-            "UPDATE audit.load_batches SET file_size = ?, file_mtime_ns = ? WHERE batch_id = ?",
-            [file.size, file.mtime_ns, batch_id],
-        )
-        return "skipped", None
-
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    if not reload:
+        same_bytes = con.execute(
+            "SELECT batch_id, source_file FROM audit.load_batches "
+            "WHERE entity = ? AND checksum = ? ORDER BY loaded_at LIMIT 1",
+            [file.entity, digest],
+        ).fetchone()
+        if same_bytes and same_bytes[1] == file.relative_path:
+            # Same file, new timestamp (copied or touched): remember the stat, load nothing.
+            con.execute(
+                "UPDATE audit.load_batches SET file_size = ?, file_mtime_ns = ? WHERE batch_id = ?",
+                [file.size, file.mtime_ns, same_bytes[0]],
+            )
+            return "skipped", None
+        if same_bytes:
+            # The same bytes delivered again under another name: record it, load nothing.
+            _record_batch(
+                con,
+                batch_id,
+                file,
+                digest,
+                (0, 0, 0),
+                None,
+                loaded_at,
+                run_id,
+                note=f"same content as {same_bytes[1]}; not loaded again",
+            )
+            return "skipped", None
+
     # Read and check in temp tables first (connection-local); only the writes below form
     # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
     try:
         read = read_into_source_table(con, file, entity, mapping)
-        _validate_batch(con, entity, read.columns, loaded_at)
+        _validate_batch(con, entity, read.columns, loaded_at + future_tolerance, mapping)
     except BaseException:
         _drop_work_tables(con)
         raise
@@ -440,8 +510,9 @@ def _load_file(
             con.execute(
                 f"""
                 INSERT INTO audit.quarantine
-                SELECT {_lit(entity.name)}, {meta}, line, 'unparseable',
-                       'line could not be parsed: ' || error_type || ' (' || error_message || ')'
+                SELECT {_lit(entity.name)}, {meta}, NULL, 'unparseable',
+                       'line ' || line || ' of the file could not be parsed: ' || error_type
+                       || ' (' || error_message || ')'
                        || CASE WHEN error_type = 'INVALID ENCODING'
                                THEN ' - set csv.encoding in the mapping file' ELSE '' END,
                        to_json({{'line': csv_line}}), {ts}, {_lit(run_id) if run_id else "NULL"}
@@ -464,23 +535,15 @@ def _load_file(
             raise AssertionError(
                 f"{file.path}: {loaded} loaded + {quarantined} quarantined != {rows_read} read"
             )
-        con.execute(
-            "INSERT INTO audit.load_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id,
-                entity.name,
-                file.relative_path,
-                file.format,
-                file.size,
-                file.mtime_ns,
-                digest,
-                rows_read,
-                loaded,
-                quarantined,
-                json.dumps(list(read.ignored_columns)) if read.ignored_columns else None,
-                loaded_at,
-                run_id,
-            ],
+        _record_batch(
+            con,
+            batch_id,
+            file,
+            digest,
+            (rows_read, loaded, quarantined),
+            read.ignored_columns,
+            loaded_at,
+            run_id,
         )
         con.execute("COMMIT")
     except BaseException:
@@ -516,7 +579,9 @@ def load_entity(
     try:
         ensure_tables(con)
         for file in files:
-            status, counts = _load_file(con, file, entity, mapping, run_id, reload)
+            status, counts = _load_file(
+                con, file, entity, mapping, run_id, reload, settings.future_tolerance
+            )
             if status == "skipped":
                 result.files_skipped += 1
                 continue

@@ -98,5 +98,9 @@ def load_mapping(path: Path | None) -> Mapping:
                 f"mapping file {path}, {entity}: unknown csv options {sorted(bad_csv)}; "
                 f"allowed: {sorted(CSV_OPTIONS)}"
             )
+        if str(csv.get("decimal_separator", ".")) not in (".", ","):
+            raise BadInputError(
+                f"mapping file {path}, {entity}: decimal_separator must be '.' or ','"
+            )
         entities[entity] = EntityMapping(columns=columns, csv=csv)
     return Mapping(entities=entities, source=path)

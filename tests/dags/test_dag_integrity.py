@@ -62,6 +62,16 @@ def test_pipeline_ingests_parents_before_children(dagbag):
         assert task.pool == "warehouse_writer"
         for parent in entity.parents:
             assert f"ingest_{parent}" in task.upstream_task_ids
+    raw = dag.get_task("raw_loaded")
+    assert {f"ingest_{n}" for n in ENTITIES} <= raw.upstream_task_ids
+    assert [a.name for a in raw.outlets] == ["crm_warehouse_raw"]
     build = dag.get_task("build_models")
-    assert {f"ingest_{n}" for n in ENTITIES} <= build.upstream_task_ids
+    assert "raw_loaded" in build.upstream_task_ids
     assert [a.name for a in build.outlets] == ["crm_warehouse_models"]
+
+
+def test_a_failed_run_is_recorded_whatever_task_failed(dagbag):
+    dag = dagbag.dags["crm_pipeline"]
+    record = dag.get_task("record_failure")
+    assert record.trigger_rule == "one_failed"
+    assert record.upstream_task_ids == {t.task_id for t in dag.tasks} - {"record_failure"}

@@ -111,7 +111,9 @@ def _feature_frame(crm, as_of: date) -> pd.DataFrame:
     customers = customers[customers.created_at < cutoff].copy()
     tx = frame(crm, "transactions")
     in_window = (tx.occurred_at >= cutoff - pd.Timedelta(days=180)) & (tx.occurred_at < cutoff)
-    completed = (tx.status == "completed") | ((tx.status == "refunded") & (tx.updated_at >= cutoff))
+    completed = (tx.status == "completed") | (
+        (tx.status != "completed") & (tx.updated_at >= cutoff)
+    )
     spend = tx[in_window & completed].groupby("customer_id").amount.sum() / 6
     customers["spend"] = customers.customer_id.map(spend).fillna(0)
     birth = pd.to_datetime(customers.birth_date)

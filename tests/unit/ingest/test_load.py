@@ -322,3 +322,114 @@ def test_loaded_plus_quarantined_equals_read_in_the_batch_log(crm_home):
         "WHERE entity = 'transactions'",
     )
     assert rows == [(4, 1, 3)]
+
+
+def test_a_bad_json_value_far_down_the_file_quarantines_only_that_row(crm_home):
+    lines = [f'{{"customer_id": "C{i}", "monthly_income": {i}}}' for i in range(30_000)]
+    lines.append('{"customer_id": "C_last", "monthly_income": "abc", "note": {"a": 1}}')
+    write(crm_home, "customers", "c.jsonl", "\n".join(lines) + "\n")
+    result = load_entity("customers")
+    assert (result.rows_loaded, result.rows_quarantined) == (30_000, 1)
+    assert result.ignored_columns == ["note"]
+    assert query(crm_home, "SELECT count(*) FROM raw.customers WHERE customer_id LIKE '\"%'") == [
+        (0,)
+    ]
+
+
+def test_json_ids_given_as_numbers_load_as_text(crm_home):
+    write(crm_home, "customers", "c.jsonl", '{"customer_id": 7}\n{"customer_id": "C8"}\n')
+    assert load_entity("customers").rows_loaded == 2
+    assert sorted(r[0] for r in query(crm_home, "SELECT customer_id FROM raw.customers")) == [
+        "7",
+        "C8",
+    ]
+
+
+def test_a_decimal_comma_is_read_when_the_mapping_file_says_so(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home,
+        "transactions",
+        "t.csv",
+        "transaction_id;customer_id;occurred_at;amount\nT1;C1;2024-03-01;1.234,50\n",
+    )
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "transactions:\n  csv:\n    delimiter: ';'\n    decimal_separator: ','\n"
+    )
+    assert load_entity("transactions").rows_loaded == 1
+    assert query(crm_home, "SELECT CAST(amount AS VARCHAR) FROM raw.transactions") == [("1234.50",)]
+
+
+def test_a_fractional_quantity_is_not_rounded_into_a_whole_one(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home,
+        "transactions",
+        "t.csv",
+        "transaction_id,customer_id,occurred_at,amount,quantity\n"
+        "T1,C1,2024-03-01,5,2\nT2,C1,2024-03-01,5,2.5\n",
+    )
+    result = load_entity("transactions")
+    assert (result.rows_loaded, result.quarantined_by_reason) == (1, {"bad_type": 1})
+
+
+def test_an_unparseable_line_is_named_by_its_line_not_a_row_number(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS + "C3,2024-01-01,1990-05-01,3000,sales,EXTRA\n")
+    load_entity("customers")
+    row_number, reason = query(crm_home, "SELECT row_number, reason FROM audit.quarantine")[0]
+    assert row_number is None
+    assert reason.startswith("line 4 of the file could not be parsed")
+
+
+def test_the_same_bytes_under_a_new_name_are_not_loaded_twice(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(crm_home, "customers", "c_copy.csv", CUSTOMERS)
+    again = load_entity("customers")
+    assert (again.files_skipped, again.rows_loaded) == (2, 0)
+    assert query(crm_home, "SELECT count(*) FROM raw.customers") == [(2,)]
+    notes = query(crm_home, "SELECT note FROM audit.load_batches WHERE source_file LIKE '%copy%'")
+    assert notes == [("same content as customers/c.csv; not loaded again",)]
+
+
+def test_hidden_and_underscore_folders_are_skipped(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    staging = crm_home / "landing" / "customers" / ".spark-staging"
+    staging.mkdir()
+    (staging / "part-0.csv").write_text("garbage")
+    assert load_entity("customers").files_found == 1
+
+
+def test_odd_column_names_are_quoted(crm_home):
+    write(crm_home, "customers", "c.csv", "cust\"id,ci'ty\nC1,Oslo\n")
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "customers:\n  columns:\n    'cust\"id': customer_id\n    \"ci'ty\": city\n"
+    )
+    assert load_entity("customers").rows_loaded == 1
+
+
+def test_timestamps_a_little_ahead_of_the_clock_are_believed(crm_home):
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    write(crm_home, "customers", "c.csv", f"customer_id,created_at\nC1,{soon}\nC2,{later}\n")
+    result = load_entity("customers")
+    assert (result.rows_loaded, result.quarantined_by_reason) == (1, {"future_date": 1})
+
+
+def test_parquet_timestamps_with_a_time_zone_are_stored_in_utc(crm_home):
+    from datetime import datetime, timedelta, timezone
+
+    folder = crm_home / "landing" / "customers"
+    folder.mkdir(parents=True)
+    local = datetime(2024, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+    pq.write_table(
+        pa.table({"customer_id": ["C1"], "created_at": pa.array([local])}), folder / "c.parquet"
+    )
+    load_entity("customers")
+    assert (
+        str(query(crm_home, "SELECT created_at FROM raw.customers")[0][0]) == "2024-03-01 08:00:00"
+    )

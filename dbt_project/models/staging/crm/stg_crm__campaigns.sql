@@ -1,7 +1,7 @@
 {#- A campaign is known on the as-of date once it was approved, started, or recorded
-    (updated_at). When the only version we hold was recorded after that date, the fields
-    describing later events are rolled back: no actual end or cost yet, and the status
-    it had then. -#}
+    (updated_at) by then; one with none of those dates is always known. When the only
+    version we hold was recorded after that date, the fields describing later events are
+    rolled back: no actual end or cost yet, and the status it had then. -#}
 with
 
 source as (
@@ -14,6 +14,7 @@ known_as_of as (
     where approved_at < {{ as_of_cutoff() }}
        or updated_at < {{ as_of_cutoff() }}
        or actual_start <= {{ as_of_date() }}
+       or (approved_at is null and updated_at is null and actual_start is null)
 ),
 
 latest as (
@@ -37,7 +38,7 @@ renamed as (
         lower(nullif(trim(status), '')) as status,
         approved_at,
         updated_at,
-        updated_at >= {{ as_of_cutoff() }} as is_recorded_after_as_of,
+        coalesce(updated_at >= {{ as_of_cutoff() }}, false) as is_recorded_after_as_of,
         _batch_id,
         _loaded_at
     from latest

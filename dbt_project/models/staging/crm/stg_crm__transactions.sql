@@ -22,10 +22,11 @@ renamed as (
         occurred_at,
         coalesce(quantity, 1) as quantity,
         amount,
-        -- A transaction without status is completed; a refund recorded after the as-of
-        -- date had not happened yet on that date.
+        -- A transaction without status is completed; a refund or cancellation recorded
+        -- after the as-of date had not happened yet on that date.
         case
-            when lower(trim(status)) = 'refunded' and updated_at >= {{ as_of_cutoff() }}
+            when lower(trim(status)) in ('refunded', 'cancelled')
+                and updated_at >= {{ as_of_cutoff() }}
                 then 'completed'
             else coalesce(lower(nullif(trim(status), '')), 'completed')
         end as status,

@@ -9,5 +9,7 @@ from airflow.sdk import Asset
 
 #: The raw schema after every landing entity of a run has been loaded.
 WAREHOUSE_RAW = Asset(name="crm_warehouse_raw", uri="crm://warehouse/raw")
-#: The dbt models (staging and, as they are added, intermediate and marts) for a run.
+#: Every dbt model of a run (staging, intermediate, marts, the customer 360 with CLV).
 WAREHOUSE_MODELS = Asset(name="crm_warehouse_models", uri="crm://warehouse/models")
+#: The read-only copy of the marts that BI tools open (crm/bi_snapshot.py).
+BI_SNAPSHOT = Asset(name="crm_bi_snapshot", uri="crm://warehouse/bi_snapshot")

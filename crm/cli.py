@@ -1,7 +1,7 @@
 """The `crm` command.
 
     crm generate --customers N [--seed S] [--end DATE] [--format parquet|csv] [--dirty-rate R]
-    crm run [--as-of DATE] [--reload]
+    crm run [--as-of DATE] [--reload] [--full-refresh]
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
     crm airflow <args>                  any Airflow command, against this project's config
 
@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     as_of = parse_date(args.as_of)
     print(f"Running the pipeline for {as_of} through Airflow (crm_pipeline)...")
-    summary = run_pipeline(as_of, reload=args.reload)
+    summary = run_pipeline(as_of, reload=args.reload, full_refresh=args.full_refresh)
     print()
     print(format_summary(summary))
     print(f"{'airflow':<10} {summary['airflow_log']}")
@@ -114,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     cmd_generate(gen)
     print()
-    return cmd_run(argparse.Namespace(as_of=end, reload=False, json=False))
+    return cmd_run(argparse.Namespace(as_of=end, reload=False, full_refresh=False, json=False))
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pipeline for one as-of date through Airflow")
     run.add_argument("--as-of", default=_today(), help="last day of data to use (default today)")
     run.add_argument("--reload", action="store_true", help="reload landing files already loaded")
+    run.add_argument(
+        "--full-refresh", action="store_true", help="rebuild incremental models from scratch"
+    )
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
     run.set_defaults(func=cmd_run)
 

@@ -8,6 +8,7 @@ DuckDB write lock for certain. The result comes from dbt's own `run_results.json
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,10 @@ from pathlib import Path
 
 from crm.errors import CrmError, WarehouseLockedError
 from crm.settings import Settings, get_settings
+
+#: The models that need the CLV fit (written by ml/clv.py between the two dbt phases of a
+#: run) and everything downstream of them: built in the second phase.
+CUSTOMER_360 = "source:ml.customer_lifetime_values+"
 
 
 class DbtBuildError(CrmError):
@@ -73,19 +78,11 @@ def _summarise(run_results: Path) -> DbtResult:
     return result
 
 
-def build(
-    as_of: date,
-    select: str | None = None,
-    settings: Settings | None = None,
-    full_refresh: bool = False,
-    log_file: Path | None = None,
-) -> DbtResult:
-    """`dbt build` for one as-of date; raises `DbtBuildError` naming what failed."""
-    settings = settings or get_settings()
-    settings.ensure_dirs()
+def _invoke(command: list[str], as_of: date, settings: Settings, log_name: str):
+    """Run one dbt command for `as_of`; returns (exit code, output, log file)."""
     args = [
         dbt_executable(),
-        "build",
+        *command,
         "--project-dir",
         str(settings.dbt_project_dir),
         "--profiles-dir",
@@ -96,39 +93,70 @@ def build(
         json.dumps({"as_of": as_of.isoformat()}),
         "--no-use-colors",
     ]
+    proc = subprocess.run(
+        args, cwd=settings.dbt_project_dir, env=settings.child_env(), capture_output=True, text=True
+    )
+    output = proc.stdout + proc.stderr
+    log_file = settings.dbt_state_dir / log_name
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text(output)
+    if proc.returncode != 0 and "Could not set lock on file" in output:
+        raise WarehouseLockedError(
+            f"dbt could not open the warehouse {settings.warehouse_path}: another process "
+            "holds the DuckDB write lock. Retry when it is released."
+        )
+    return proc.returncode, output, log_file
+
+
+def build(
+    as_of: date,
+    select: str | None = None,
+    exclude: str | None = None,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
+) -> DbtResult:
+    """`dbt build` for one as-of date; raises `DbtBuildError` naming what failed."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    command = ["build"]
     if select:
-        args += ["--select", select]
+        command += ["--select", select]
+    if exclude:
+        command += ["--exclude", exclude]
     if full_refresh:
-        args.append("--full-refresh")
+        command.append("--full-refresh")
     run_results = settings.dbt_state_dir / "target" / "run_results.json"
     run_results.unlink(missing_ok=True)  # never report a previous build's results
     started = time.perf_counter()
-    proc = subprocess.run(
-        args,
-        cwd=settings.dbt_project_dir,
-        env=settings.child_env(),
-        capture_output=True,
-        text=True,
-    )
-    output = proc.stdout + proc.stderr
-    log_file = log_file or settings.dbt_state_dir / "last_build.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.write_text(output)
+    code, output, log_file = _invoke(command, as_of, settings, "last_build.log")
     result = _summarise(run_results)
     result.seconds = round(time.perf_counter() - started, 3)
-    if proc.returncode != 0:
-        if "Could not set lock on file" in output:
-            raise WarehouseLockedError(
-                f"dbt could not open the warehouse {settings.warehouse_path}: another process "
-                "holds the DuckDB write lock. Retry when it is released."
-            )
+    if code != 0:
         failing = [
             line.strip()
             for line in output.splitlines()
             if ("ERROR" in line or "FAIL" in line) and "Completed" not in line
         ][:15]
         raise DbtBuildError(
-            f"dbt build failed (exit {proc.returncode}); {result.errors} errors, "
+            f"dbt build failed (exit {code}); {result.errors} errors, "
             f"{result.tests_failed} failing tests. Log: {log_file}\n" + "\n".join(failing)
         )
     return result
+
+
+def generate_docs(as_of: date, settings: Settings | None = None) -> dict:
+    """The dbt docs site as one self-contained page, `reports/dbt_docs/index.html`."""
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    code, output, log_file = _invoke(
+        ["docs", "generate", "--static"], as_of, settings, "last_docs.log"
+    )
+    page = settings.dbt_state_dir / "target" / "static_index.html"
+    if code != 0 or not page.exists():
+        raise DbtBuildError(f"dbt docs generate failed (exit {code}); log: {log_file}")
+    target = settings.reports / "dbt_docs" / "index.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(".index.html.tmp")
+    shutil.copyfile(page, tmp)
+    tmp.replace(target)
+    return {"path": str(target), "seconds": round(time.perf_counter() - started, 3)}

@@ -72,6 +72,7 @@ def ensure_airflow(settings: Settings | None = None) -> None:
 def run_pipeline(
     as_of: date,
     reload: bool = False,
+    full_refresh: bool = False,
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
@@ -79,7 +80,7 @@ def run_pipeline(
     settings = settings or get_settings()
     ensure_airflow(settings)
     logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
-    conf = json.dumps({"as_of": as_of.isoformat(), "reload": reload})
+    conf = json.dumps({"as_of": as_of.isoformat(), "reload": reload, "full_refresh": full_refresh})
     logs = settings.airflow_home / "logs" / "crm_run"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{as_of.isoformat()}_{datetime.now(UTC):%Y%m%dT%H%M%S}.log"

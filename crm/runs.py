@@ -80,18 +80,48 @@ def start_run(run_id: str, as_of: date, settings: Settings | None = None) -> dic
     return {"run_id": run_id, "as_of": as_of.isoformat(), "started_at": started.isoformat()}
 
 
+def _combined_dbt(stages: dict) -> dict:
+    """Both dbt phases of a run as one result."""
+    phases = [stages[k] for k in ("dbt", "dbt_customer_360") if stages.get(k)]
+    combined = {
+        "models": 0,
+        "tests_passed": 0,
+        "tests_warned": 0,
+        "tests_failed": 0,
+        "seconds": 0.0,
+        "warnings": [],
+        "model_seconds": {},
+    }
+    for phase in phases:
+        for key in ("models", "tests_passed", "tests_warned", "tests_failed", "seconds"):
+            combined[key] += phase.get(key, 0)
+        combined["warnings"] += phase.get("warnings", [])
+        combined["model_seconds"].update(phase.get("model_seconds", {}))
+    combined["seconds"] = round(combined["seconds"], 3)
+    return combined
+
+
 def finish_run(
     run: dict,
     ingest_results: list[dict],
-    dbt_result: dict,
+    stages: dict,
     settings: Settings | None = None,
 ) -> dict:
-    """Record the run as successful and write its summary; returns the summary."""
+    """Record the run as successful and write its summary; returns the summary.
+
+    `stages` holds what the later tasks returned: dbt (phase 1), clv, dbt_customer_360,
+    bi_snapshot, docs. Missing ones are left out.
+    """
     from crm.warehouse import session
 
     settings = settings or get_settings()
     finished = _now()
     started = datetime.fromisoformat(run["started_at"])
+    dbt = _combined_dbt(stages)
+    timings = {"ingest": round(sum(r["seconds"] for r in ingest_results), 3), "dbt": dbt["seconds"]}
+    for key in ("clv", "bi_snapshot", "docs"):
+        if stages.get(key):
+            timings[key] = stages[key].get("seconds", 0.0)
     summary = {
         "run_id": run["run_id"],
         "as_of": run["as_of"],
@@ -99,18 +129,19 @@ def finish_run(
         "started_at": run["started_at"],
         "finished_at": finished.isoformat(),
         "seconds": round((finished - started).total_seconds(), 3),
-        "stages": {
-            "ingest": round(sum(r["seconds"] for r in ingest_results), 3),
-            "dbt": dbt_result.get("seconds", 0.0),
-        },
+        "stages": timings,
         "ingest": {r["entity"]: r for r in ingest_results},
-        "dbt": dbt_result,
+        "dbt": dbt,
+        "clv": stages.get("clv"),
         "outputs": {
             "warehouse": str(settings.warehouse_path),
+            "bi": (stages.get("bi_snapshot") or {}).get("path"),
+            "dbt docs": (stages.get("docs") or {}).get("path"),
             "landing": str(settings.landing),
             "reports": str(settings.reports),
         },
     }
+    summary["outputs"] = {k: v for k, v in summary["outputs"].items() if v}
     with session(settings=settings) as con:
         _ensure_table(con)
         con.execute(
@@ -191,6 +222,15 @@ def format_summary(summary: dict) -> str:
         f"{d['tests_warned']} warned, {d['tests_failed']} failed",
     ]
     lines += [f"  warning: {w}" for w in d.get("warnings", [])[:10]]
+    clv = summary.get("clv")
+    if clv:
+        if clv.get("status") == "fitted":
+            lines.append(
+                f"CLV: BG/NBD + Gamma-Gamma fitted on {clv['customers']:,} buyers "
+                f"({clv['repeat_buyers']:,} repeat), model {clv['model_version']}"
+            )
+        else:
+            lines.append(f"CLV: not fitted ({clv.get('reason')}); CLV columns are empty")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
     lines += [f"time per stage: {stages}", ""]
     lines += [f"{k:<10} {v}" for k, v in summary["outputs"].items()]

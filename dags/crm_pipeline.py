@@ -2,8 +2,11 @@
 ## crm_pipeline
 
 The nightly batch for one as-of date: load every landing entity into the warehouse `raw`
-schema (one task per entity, parents before children so references can be checked), build
-the dbt models, and record the run in `audit.pipeline_runs` and `reports/runs/`.
+schema (one task per entity, parents before children so references can be checked); build
+the dbt models in two phases around the customer-lifetime-value fit (phase 2 is the
+customer 360, which carries the CLV values); publish the marts as a read-only snapshot for
+BI; regenerate the dbt docs page; record the run in `audit.pipeline_runs` and
+`reports/runs/`.
 
 **As-of date**: the `as_of` param when given (`crm run --as-of`, backfills); otherwise the
 day before the run's logical date, so the 02:00 UTC run on 2025-03-02 processes
@@ -21,7 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from crm.assets import WAREHOUSE_MODELS, WAREHOUSE_RAW
+from crm.assets import BI_SNAPSHOT, WAREHOUSE_MODELS, WAREHOUSE_RAW
 from ingest.contract import ENTITIES, LOAD_ORDER
 
 
@@ -45,6 +48,9 @@ from ingest.contract import ENTITIES, LOAD_ORDER
             description="Last day of data to use (YYYY-MM-DD); default: the day before the run.",
         ),
         "reload": Param(False, type="boolean", description="Reload files already loaded."),
+        "full_refresh": Param(
+            False, type="boolean", description="Rebuild incremental models from scratch."
+        ),
     },
 )
 def crm_pipeline():
@@ -74,22 +80,61 @@ def crm_pipeline():
         outlet_events[WAREHOUSE_RAW].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return loads
 
-    @task(outlets=[WAREHOUSE_MODELS])
-    def build_models(run: dict, outlet_events=None) -> dict:
+    @task
+    def build_models(run: dict, params=None) -> dict:
+        """dbt phase 1: staging, intermediate and the marts that do not need the CLV fit."""
         from crm.airflow_support import fail_fast_on_bad_input
-        from crm.dbt import build
+        from crm.dbt import CUSTOMER_360, build
         from crm.runs import parse_date
 
+        full = bool((params or {}).get("full_refresh"))
         with fail_fast_on_bad_input():
-            result = build(as_of=parse_date(run["as_of"])).as_dict()
+            return build(
+                as_of=parse_date(run["as_of"]), exclude=CUSTOMER_360, full_refresh=full
+            ).as_dict()
+
+    @task
+    def fit_customer_lifetime_values(run: dict) -> dict:
+        from crm.runs import parse_date
+        from ml.clv import update_customer_lifetime_values
+
+        return update_customer_lifetime_values(parse_date(run["as_of"]))
+
+    @task(outlets=[WAREHOUSE_MODELS])
+    def build_customer_360(run: dict, params=None, outlet_events=None) -> dict:
+        """dbt phase 2: the customer 360 and what depends on it, with the CLV values."""
+        from crm.airflow_support import fail_fast_on_bad_input
+        from crm.dbt import CUSTOMER_360, build
+        from crm.runs import parse_date
+
+        full = bool((params or {}).get("full_refresh"))
+        with fail_fast_on_bad_input():
+            result = build(
+                as_of=parse_date(run["as_of"]), select=CUSTOMER_360, full_refresh=full
+            ).as_dict()
         outlet_events[WAREHOUSE_MODELS].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return result
 
+    @task(outlets=[BI_SNAPSHOT])
+    def publish_bi_snapshot(run: dict, outlet_events=None) -> dict:
+        from crm.bi_snapshot import publish_snapshot
+
+        result = publish_snapshot(run["run_id"], run["as_of"])
+        outlet_events[BI_SNAPSHOT].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
+        return result
+
     @task
-    def finish_run(run: dict, built: dict, loads: list[dict]) -> dict:
+    def generate_docs(run: dict) -> dict:
+        from crm.dbt import generate_docs
+        from crm.runs import parse_date
+
+        return generate_docs(parse_date(run["as_of"]))
+
+    @task
+    def finish_run(run: dict, loads: list[dict], stages: dict) -> dict:
         from crm.runs import finish_run
 
-        return finish_run(run, loads, built)
+        return finish_run(run, loads, stages)
 
     @task(trigger_rule="one_failed")
     def record_failure(run_id=None) -> None:
@@ -110,9 +155,20 @@ def crm_pipeline():
             loads[parent] >> loads[entity]
     raw = raw_loaded(run, [loads[e] for e in LOAD_ORDER])
     built = build_models(run)
-    raw >> built
-    finished = finish_run(run, built, raw)
-    [run, *loads.values(), raw, built, finished] >> record_failure()
+    clv = fit_customer_lifetime_values(run)
+    built_360 = build_customer_360(run)
+    snapshot = publish_bi_snapshot(run)
+    docs = generate_docs(run)
+    raw >> built >> clv >> built_360 >> snapshot >> docs
+    stages = {
+        "dbt": built,
+        "clv": clv,
+        "dbt_customer_360": built_360,
+        "bi_snapshot": snapshot,
+        "docs": docs,
+    }
+    finished = finish_run(run, raw, stages)
+    [run, *loads.values(), raw, built, clv, built_360, snapshot, docs, finished] >> record_failure()
 
 
 crm_pipeline()

@@ -65,9 +65,18 @@ def test_pipeline_ingests_parents_before_children(dagbag):
     raw = dag.get_task("raw_loaded")
     assert {f"ingest_{n}" for n in ENTITIES} <= raw.upstream_task_ids
     assert [a.name for a in raw.outlets] == ["crm_warehouse_raw"]
-    build = dag.get_task("build_models")
-    assert "raw_loaded" in build.upstream_task_ids
-    assert [a.name for a in build.outlets] == ["crm_warehouse_models"]
+    chain = [
+        "raw_loaded",
+        "build_models",
+        "fit_customer_lifetime_values",
+        "build_customer_360",
+        "publish_bi_snapshot",
+        "generate_docs",
+    ]
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert before in dag.get_task(after).upstream_task_ids, after
+    assert [a.name for a in dag.get_task("build_customer_360").outlets] == ["crm_warehouse_models"]
+    assert [a.name for a in dag.get_task("publish_bi_snapshot").outlets] == ["crm_bi_snapshot"]
 
 
 def test_a_failed_run_is_recorded_whatever_task_failed(dagbag):

@@ -7,52 +7,21 @@ on a copy of that home so they do not depend on each other's order.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_crm
+from tests.conftest import REPO, run_crm
 from tests.conftest import warehouse_query as query
+from tests.integration.conftest import AS_OF, END, copy_home
 
 pytestmark = pytest.mark.integration
-
-END = date(2026, 6, 1)
-AS_OF = END - timedelta(days=1)
 
 
 def scalar(home: Path, sql: str):
     return query(home, sql)[0][0]
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """A home with a dirty 3,000-customer CRM after one successful `crm run`."""
-    home = tmp_path_factory.mktemp("pipeline") / "home"
-    run_crm(
-        "generate",
-        "--customers",
-        "3000",
-        "--seed",
-        "21",
-        "--end",
-        END.isoformat(),
-        "--dirty-rate",
-        "0.01",
-        "--quiet",
-        home=home,
-    )
-    proc = run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
-    manifest = json.loads((home / "landing" / "_generation.json").read_text())
-    return {"home": home, "stdout": proc.stdout, "manifest": manifest}
-
-
-def copy_home(pipeline, tmp_path: Path) -> Path:
-    target = tmp_path / "home"
-    shutil.copytree(pipeline["home"], target)
-    return target
 
 
 def staging_checksum(home: Path, table: str) -> tuple:
@@ -82,14 +51,15 @@ def test_the_run_succeeds_in_airflow_and_prints_a_summary(pipeline):
     assert "success" in out
     for entity in ENTITIES:
         assert entity in out
-    assert "dbt: 10 models built" in out and "0 failed" in out
+    models = len(list((REPO / "dbt_project" / "models").rglob("*.sql")))
+    assert f"dbt: {models} models built" in out and "0 failed" in out
     assert "time per stage: ingest" in out
     db = sqlite3.connect(pipeline["home"] / "airflow" / "airflow.db")
     states = db.execute("SELECT state FROM dag_run WHERE dag_id = 'crm_pipeline'").fetchall()
     assert states == [("success",)]
     tasks = dict(db.execute("SELECT task_id, state FROM task_instance").fetchall())
     assert tasks.pop("record_failure") == "skipped"  # it runs only when something failed
-    assert set(tasks.values()) == {"success"} and len(tasks) == 14
+    assert set(tasks.values()) == {"success"} and len(tasks) == 18
     assert scalar(pipeline["home"], "SELECT status FROM audit.pipeline_runs") == "success"
 
 

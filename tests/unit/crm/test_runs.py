@@ -50,6 +50,7 @@ def test_the_summary_lists_each_entity_and_the_totals():
             "seconds": 3.2,
             "ingest": {"customers": entity, "transactions": entity},
             "dbt": {"models": 10, "tests_passed": 60, "tests_warned": 0, "tests_failed": 0},
+            "clv": {"status": "skipped", "reason": "3 repeat buyers"},
             "stages": {"ingest": 1.0, "dbt": 2.0},
             "outputs": {"warehouse": "/w"},
         }
@@ -60,3 +61,4 @@ def test_the_summary_lists_each_entity_and_the_totals():
     ]
     assert "bad_type 4" in text and "customers: x" in text
     assert "dbt: 10 models built, 60 tests passed" in text
+    assert "CLV: not fitted (3 repeat buyers)" in text

@@ -1,3 +1,7 @@
+{#- A view: fct_transactions materialises it (incrementally), so the largest entity is
+    written once per run, and its keys and values are tested there. -#}
+{{ config(materialized='view') }}
+
 with
 
 source as (

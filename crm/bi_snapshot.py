@@ -1,0 +1,93 @@
+"""Publish the marts as a read-only snapshot that BI tools can keep open during runs.
+
+DuckDB lets one process write a file or many read it, never both, so a BI tool cannot sit
+on the pipeline's own warehouse. After each successful run the marts are copied into a new
+DuckDB file next to the published one, which then replaces it with an atomic rename. A
+reader that opens `warehouse/bi/crm_marts.duckdb` gets either the previous snapshot or the new
+one, whole: a connection already open keeps reading the file it opened until it
+reconnects. The snapshot's `marts._snapshot` table says which run and as-of date it holds
+and how many rows each table has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crm.settings import Settings, get_settings
+from crm.sql import quote_identifier, quote_literal
+from crm.warehouse import session
+
+SCHEMA = "marts"
+
+
+def snapshot_path(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.warehouse_path.parent / "bi" / "crm_marts.duckdb"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_snapshot(run_id: str, as_of: str, settings: Settings | None = None) -> dict:
+    """Copy every table of the `marts` schema into a new file and swap it in."""
+    settings = settings or get_settings()
+    target = snapshot_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    try:
+        with session(settings=settings) as con:
+            tables = [
+                row[0]
+                for row in con.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
+                    [SCHEMA],
+                ).fetchall()
+            ]
+            con.execute(f"ATTACH {quote_literal(staging)} AS snapshot")
+            try:
+                con.execute(f"CREATE SCHEMA snapshot.{SCHEMA}")
+                for table in tables:
+                    name = quote_identifier(table)
+                    con.execute(
+                        f"CREATE TABLE snapshot.{SCHEMA}.{name} AS SELECT * FROM {SCHEMA}.{name}"
+                    )
+                    counts[table] = con.execute(
+                        f"SELECT count(*) FROM snapshot.{SCHEMA}.{name}"
+                    ).fetchone()[0]
+                published_at = datetime.now(UTC).replace(tzinfo=None)
+                con.execute(
+                    f"CREATE TABLE snapshot.{SCHEMA}._snapshot AS SELECT ? AS run_id, "
+                    "CAST(? AS DATE) AS as_of_date, CAST(? AS TIMESTAMP) AS published_at, "
+                    "? AS table_rows",
+                    [run_id, as_of, published_at, json.dumps(counts)],
+                )
+                con.execute("CHECKPOINT snapshot")
+            finally:
+                con.execute("DETACH snapshot")
+        with staging.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(staging, target)
+        _fsync_dir(target.parent)
+    finally:
+        for leftover in (staging, staging.with_name(staging.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return {
+        "path": str(target),
+        "tables": len(counts),
+        "rows": sum(counts.values()),
+        "seconds": round(time.perf_counter() - started, 3),
+    }

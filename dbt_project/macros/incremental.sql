@@ -1,0 +1,35 @@
+{#- Incremental facts, point in time.
+
+    A row is (re)computed when it may differ from what the table holds:
+    - it was loaded after the newest row the table has (`_loaded_at` watermark), which
+      catches late-arriving rows however late they are;
+    - or it happened or was updated within `lookback_days` before the previous run's
+      as-of date or since (rows that were not yet visible then, refunds that were).
+    A run for an as-of date earlier than the table's (a backfill out of order) rebuilds the
+    table: `rebuild_if_as_of_went_back()` empties it first, then every row is recomputed.
+    Each row keeps the as-of date of the run that wrote it in `_as_of_date`. -#}
+
+{% macro incremental_as_of_went_back(relation) -%}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set result = run_query("select max(_as_of_date) from " ~ relation) -%}
+    {%- set previous = result.columns[0].values()[0] if result and result.rows else none -%}
+    {%- if previous is none -%}{{ return(false) }}{%- endif -%}
+    {{ return(previous | string > as_of_date_value().isoformat()) }}
+{%- endmacro %}
+
+{% macro rebuild_if_as_of_went_back() -%}
+    {%- if is_incremental() and incremental_as_of_went_back(this) -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro incremental_changes_filter(event_columns) -%}
+    {#- A where-clause body selecting the rows to recompute on an incremental run. -#}
+    {%- set window_start -%}
+        cast({{ dbt.dateadd('day', 1 - var('lookback_days'), '(select max(_as_of_date) from ' ~ this ~ ')') }} as timestamp)
+    {%- endset -%}
+    _loaded_at > (select max(_loaded_at) from {{ this }})
+    {%- for column in event_columns %}
+    or {{ column }} >= {{ window_start }}
+    {%- endfor %}
+{%- endmacro %}

@@ -1,0 +1,43 @@
+{#- Campaign results rolled up by region, channel, budget band and month of start: one row
+    per dimension and value. ROI is computed on the sums, not averaged. -#}
+with
+
+campaigns as (
+    select
+        *,
+        {{ dbt.date_trunc('month', 'coalesce(actual_start, planned_start)') }} as start_month
+    from {{ ref('fct_campaign_performance') }}
+),
+
+rolled_up as (
+    {%- for dimension, column in [('region', 'region'), ('channel', 'channel'),
+                                  ('budget_band', 'budget_band'), ('month', 'start_month')] %}
+    select
+        '{{ dimension }}' as dimension,
+        coalesce(cast({{ column }} as {{ dbt.type_string() }}), 'unknown') as dimension_value,
+        count(*) as campaigns,
+        sum(actual_cost) as actual_cost,
+        sum(planned_budget) as planned_budget,
+        sum(members) as members,
+        sum(responders_target) as responders_target,
+        sum(members_target) as members_target,
+        sum(opportunities) as opportunities,
+        sum(contracts) as contracts,
+        sum(revenue) as revenue,
+        sum(offer_adoptions) as offer_adoptions,
+        sum(offer_adoption_revenue) as offer_adoption_revenue
+    from campaigns
+    group by 1, 2
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+rated as (
+    select
+        *,
+        {{ safe_ratio('responders_target', 'members_target') }} as response_rate_target,
+        {{ safe_ratio('revenue - actual_cost', 'actual_cost') }} as roi
+    from rolled_up
+)
+
+select * from rated

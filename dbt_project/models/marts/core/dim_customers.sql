@@ -1,0 +1,151 @@
+{#- The customer 360: one row per customer known on the as-of date. Personal data is only
+    hashed or masked here. See _core__models.yml for every column and the thresholds. -#}
+with
+
+customers as (
+    select * from {{ ref('stg_crm__customers') }}
+),
+
+purchases as (
+    select * from {{ ref('int_customers_purchases_summarised') }}
+),
+
+contacts as (
+    select * from {{ ref('int_customers_interactions_summarised') }}
+),
+
+lifetime_values as (
+    select * from {{ ref('stg_ml__customer_lifetime_values') }}
+),
+
+rfm_scored as (
+    -- quintiles among buyers; ties broken by the other measures, then the key
+    select
+        customer_id,
+        ntile(5) over (order by days_since_last_purchase desc, last_purchase_at, customer_id)
+            as recency_score,
+        ntile(5) over (order by orders, lifetime_revenue, customer_id) as frequency_score,
+        ntile(5) over (order by lifetime_revenue, orders, customer_id) as monetary_score
+    from purchases
+),
+
+revenue_ranked as (
+    select
+        customer_id,
+        lifetime_revenue,
+        row_number() over (order by lifetime_revenue desc, customer_id) as revenue_rank,
+        sum(lifetime_revenue) over (
+            order by lifetime_revenue desc, customer_id
+            rows between unbounded preceding and current row
+        ) as cumulative_revenue,
+        sum(lifetime_revenue) over () as total_revenue
+    from purchases
+    where lifetime_revenue > 0
+),
+
+pareto as (
+    -- A customer is key when the customers ranked above carry less than 80% of revenue:
+    -- the smallest set reaching 80%, the one who crosses the line included.
+    select
+        customer_id,
+        revenue_rank,
+        cumulative_revenue / total_revenue as cumulative_revenue_share,
+        (cumulative_revenue - lifetime_revenue) / total_revenue
+            < {{ var('key_customer_revenue_share') }} as is_key_customer,
+        case
+            when (cumulative_revenue - lifetime_revenue) / total_revenue
+                < {{ var('key_customer_revenue_share') }} then 'A'
+            when (cumulative_revenue - lifetime_revenue) / total_revenue
+                < {{ var('tier_b_revenue_share') }} then 'B'
+            else 'C'
+        end as customer_tier
+    from revenue_ranked
+),
+
+joined as (
+    select
+        customers.customer_id,
+        {{ hash_personal('customers.email') }} as email_sha256,
+        {{ mask_email('customers.email') }} as email_masked,
+        {{ mask_phone('customers.phone') }} as phone_masked,
+        customers.created_at,
+        {{ dbt.datediff('cast(customers.created_at as date)', as_of_date(), 'day') }}
+            as tenure_days,
+        customers.birth_date,
+        floor({{ dbt.datediff('customers.birth_date', as_of_date(), 'day') }} / 365.25) as age,
+        customers.gender,
+        customers.marital_status,
+        customers.occupation,
+        customers.industry,
+        customers.monthly_income,
+        customers.region,
+        customers.city,
+        customers.acquisition_channel,
+
+        purchases.first_purchase_at,
+        purchases.last_purchase_at,
+        coalesce(purchases.orders, 0) as orders,
+        coalesce(purchases.lifetime_revenue, 0) as lifetime_revenue,
+        purchases.average_order_value,
+        purchases.days_since_last_purchase,
+
+        purchases.btyd_frequency,
+        purchases.btyd_recency_days,
+        purchases.btyd_t_days,
+        purchases.btyd_monetary_value,
+
+        rfm_scored.recency_score,
+        rfm_scored.frequency_score,
+        rfm_scored.monetary_score,
+
+        pareto.revenue_rank,
+        pareto.cumulative_revenue_share,
+        coalesce(pareto.is_key_customer, false) as is_key_customer,
+        coalesce(pareto.customer_tier, 'C') as customer_tier,
+
+        lifetime_values.expected_purchases_90d,
+        lifetime_values.probability_alive,
+        lifetime_values.expected_order_value,
+        lifetime_values.clv_12m,
+        lifetime_values.clv_model_version,
+
+        contacts.last_interaction_at,
+        contacts.last_campaign_touch_at,
+        contacts.opted_out_at is not null as is_opted_out,
+        coalesce(contacts.complaints_90d, 0) as complaints_90d,
+        coalesce(contacts.responses_90d, 0) as responses_90d
+    from customers
+    left join purchases on customers.customer_id = purchases.customer_id
+    left join rfm_scored on customers.customer_id = rfm_scored.customer_id
+    left join pareto on customers.customer_id = pareto.customer_id
+    left join lifetime_values on customers.customer_id = lifetime_values.customer_id
+    left join contacts on customers.customer_id = contacts.customer_id
+),
+
+described as (
+    select
+        *,
+        case
+            when age < 20 then 'under 20'
+            when age < 30 then '20-29'
+            when age < 40 then '30-39'
+            when age < 50 then '40-49'
+            when age < 60 then '50-59'
+            when age >= 60 then '60+'
+        end as age_band,
+        {{ dbt.concat(["cast(recency_score as " ~ dbt.type_string() ~ ")",
+                       "cast(frequency_score as " ~ dbt.type_string() ~ ")",
+                       "cast(monetary_score as " ~ dbt.type_string() ~ ")"]) }} as rfm_code,
+        {{ rfm_segment('recency_score', 'frequency_score') }} as rfm_segment,
+        case
+            when first_purchase_at is null then 'prospect'
+            when {{ dbt.datediff('cast(first_purchase_at as date)', as_of_date(), 'day') }}
+                < {{ var('lifecycle_new_days') }} then 'new'
+            when days_since_last_purchase < {{ var('lifecycle_active_days') }} then 'active'
+            when days_since_last_purchase < {{ var('lifecycle_at_risk_days') }} then 'at_risk'
+            else 'lapsed'
+        end as lifecycle_stage
+    from joined
+)
+
+select * from described

@@ -1,0 +1,67 @@
+{#- Per funnel stage, overall and per team, region and owner: how many entered, advanced to
+    the next stage, dropped out (lost, suspended or terminated) or are still in it; the
+    conversion rate among those that left the stage; median and p80 days in stage among
+    those that left it. -#}
+with
+
+stages as (
+    select
+        stages.*,
+        opportunities.team,
+        opportunities.sales_region,
+        opportunities.owner_id
+    from {{ ref('fct_opportunity_stages') }} as stages
+    inner join {{ ref('fct_opportunities') }} as opportunities
+        on stages.opportunity_id = opportunities.opportunity_id
+    where stages.stage in ('lead', 'qualified', 'proposal', 'negotiation')
+),
+
+by_dimension as (
+    {%- for dimension, column in [('all', "'all'"), ('team', 'team'),
+                                  ('region', 'sales_region'), ('owner', 'owner_id')] %}
+    select
+        '{{ dimension }}' as dimension,
+        coalesce(cast({{ column }} as {{ dbt.type_string() }}), 'unknown') as dimension_value,
+        stage,
+        stage_order,
+        count(*) as entered,
+        sum(case when outcome = 'advanced' then 1 else 0 end) as advanced,
+        sum(case when outcome = 'lost' then 1 else 0 end) as lost,
+        sum(case when outcome in ('suspended', 'terminated') then 1 else 0 end)
+            as suspended_or_terminated,
+        sum(case when outcome = 'open' then 1 else 0 end) as still_open,
+        {{ percentile("case when outcome <> 'open' then days_in_stage end", 0.5) }}
+            as median_days_in_stage,
+        {{ percentile("case when outcome <> 'open' then days_in_stage end", 0.8) }}
+            as p80_days_in_stage
+    from stages
+    group by 1, 2, 3, 4
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+rated as (
+    select
+        dimension,
+        dimension_value,
+        stage,
+        stage_order,
+        case stage
+            when 'lead' then 'qualified'
+            when 'qualified' then 'proposal'
+            when 'proposal' then 'negotiation'
+            when 'negotiation' then 'won'
+        end as next_stage,
+        entered,
+        advanced,
+        lost,
+        suspended_or_terminated,
+        still_open,
+        {{ safe_ratio('advanced', 'advanced + lost + suspended_or_terminated') }}
+            as conversion_rate,
+        median_days_in_stage,
+        p80_days_in_stage
+    from by_dimension
+)
+
+select * from rated

@@ -1,0 +1,1 @@
+"""Models: customer lifetime value now; target-customer trees, rules and scoring next."""

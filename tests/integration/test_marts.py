@@ -1,0 +1,305 @@
+"""The marts after real pipeline runs: contents, reconciliations, the planted truth, point in
+time through incremental runs, personal data, the BI snapshot and its readers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from datagen import planted
+from tests.conftest import run_crm
+from tests.conftest import warehouse_query as query
+from tests.integration.conftest import AS_OF, copy_home
+
+pytestmark = pytest.mark.integration
+
+MARTS = (
+    "dim_customers",
+    "fct_transactions",
+    "fct_interactions",
+    "fct_opportunities",
+    "fct_opportunity_stages",
+    "fct_funnel_stage_conversion",
+    "fct_pipeline_forecast",
+    "fct_win_loss",
+    "fct_sales_performance_quarterly",
+    "fct_campaign_performance",
+    "fct_campaign_roi_rollup",
+)
+
+
+def scalar(home: Path, sql: str):
+    return query(home, sql)[0][0]
+
+
+def fact_checksum(home: Path, table: str) -> tuple:
+    """Row count and a checksum of every column but the as-of date of the writing run."""
+    return query(
+        home,
+        f"SELECT count(*), md5(string_agg(h, '' ORDER BY h)) FROM (SELECT md5(CAST(t AS VARCHAR)) "
+        f"AS h FROM (SELECT * EXCLUDE (_as_of_date) FROM marts.{table}) AS t)",
+    )[0]
+
+
+def test_every_mart_is_built(pipeline):
+    home = pipeline["home"]
+    for mart in MARTS:
+        assert scalar(home, f"SELECT count(*) FROM marts.{mart}") > 0, mart
+
+
+@pytest.mark.parametrize(
+    ("mart", "staging"),
+    [
+        ("dim_customers", "stg_crm__customers"),
+        ("fct_transactions", "stg_crm__transactions"),
+        ("fct_interactions", "stg_crm__interactions"),
+        ("fct_opportunities", "stg_crm__opportunities"),
+        ("fct_campaign_performance", "stg_crm__campaigns"),
+    ],
+)
+def test_one_row_per_key_of_the_entity(pipeline, mart, staging):
+    home = pipeline["home"]
+    assert scalar(home, f"SELECT count(*) FROM marts.{mart}") == scalar(
+        home, f"SELECT count(*) FROM staging.{staging}"
+    )
+
+
+def test_lifetime_revenue_reconciles_with_completed_transactions(pipeline):
+    home = pipeline["home"]
+    assert scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers") == scalar(
+        home, "SELECT sum(amount) FROM marts.fct_transactions WHERE is_completed"
+    )
+
+
+def test_campaign_revenue_reconciles_with_attributed_contracts(pipeline):
+    home = pipeline["home"]
+    assert scalar(home, "SELECT sum(revenue) FROM marts.fct_campaign_performance") == scalar(
+        home,
+        "SELECT sum(amount) FROM intermediate.int_contracts_attributed "
+        "WHERE campaign_id IS NOT NULL",
+    )
+    rules = dict(
+        query(
+            home,
+            "SELECT attribution_rule, count(*) FROM "
+            "intermediate.int_contracts_attributed GROUP BY 1",
+        )
+    )
+    assert rules.get("source_campaign", 0) > 0
+
+
+def test_key_customers_carry_80_percent_of_revenue(pipeline):
+    share, key_share_of_buyers = query(
+        pipeline["home"],
+        "SELECT sum(lifetime_revenue) FILTER (WHERE is_key_customer) / sum(lifetime_revenue), "
+        "avg(CAST(is_key_customer AS INT)) FILTER (WHERE orders > 0) FROM marts.dim_customers",
+    )[0]
+    assert 0.8 <= share < 0.81
+    assert key_share_of_buyers < 0.5  # a minority of buyers: revenue is skewed
+
+
+def test_the_funnel_measures_the_planted_conversion_rates(pipeline):
+    rates = dict(
+        query(
+            pipeline["home"],
+            "SELECT stage, conversion_rate FROM "
+            "marts.fct_funnel_stage_conversion WHERE dimension = 'all'",
+        )
+    )
+    for stage, planted_rate in planted.STAGE_CONVERSION.items():
+        assert rates[stage] == pytest.approx(planted_rate, abs=0.15), stage
+
+
+def test_the_forecast_weights_open_deals_by_measured_rates(pipeline):
+    home = pipeline["home"]
+    rows = query(
+        home,
+        "SELECT current_stage, min(win_probability), max(win_probability) "
+        "FROM marts.fct_pipeline_forecast GROUP BY 1",
+    )
+    assert rows
+    rates = dict(
+        query(
+            home,
+            "SELECT stage, conversion_rate FROM marts.fct_funnel_stage_conversion "
+            "WHERE dimension = 'all'",
+        )
+    )
+    expected_from_negotiation = rates["negotiation"]
+    for stage, low, high in rows:
+        assert low == pytest.approx(high)  # the same stage gets the same probability
+        if stage == "negotiation":
+            assert low == pytest.approx(expected_from_negotiation)
+    assert scalar(home, "SELECT count(*) FROM marts.fct_pipeline_forecast") == scalar(
+        home, "SELECT count(*) FROM marts.fct_opportunities WHERE status = 'open'"
+    )
+
+
+def test_campaign_target_groups_respond_more_than_control_groups(pipeline):
+    target, control = query(
+        pipeline["home"],
+        "SELECT sum(responders_target) / sum(members_target), "
+        "sum(responders_control) / sum(members_control) FROM marts.fct_campaign_performance",
+    )[0]
+    assert target > control  # about 8% against 4% on this small demo
+
+
+def test_customer_lifetime_values_are_fitted_for_buyers(pipeline):
+    home = pipeline["home"]
+    assert scalar(home, "SELECT status FROM ml.clv_fits") == "fitted"
+    buyers, valued = query(
+        home, "SELECT count(*) FILTER (WHERE orders > 0), count(clv_12m) FROM marts.dim_customers"
+    )[0]
+    assert valued == buyers > 0
+
+
+def _personal_values(home: Path) -> set[str]:
+    rows = query(home, "SELECT full_name, email, phone FROM staging.stg_crm__customers")
+    return {v for row in rows for v in row if v}
+
+
+def _text_values(db: Path) -> list[str]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        columns = con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'marts' AND data_type = 'VARCHAR'"
+        ).fetchall()
+        values = []
+        for schema, table, column in columns:
+            values += [
+                r[0]
+                for r in con.execute(
+                    f'SELECT DISTINCT "{column}" FROM {schema}."{table}" '
+                    f'WHERE "{column}" IS NOT NULL'
+                ).fetchall()
+            ]
+        return values
+    finally:
+        con.close()
+
+
+def test_no_raw_personal_data_in_the_marts_or_the_bi_snapshot(pipeline):
+    home = pipeline["home"]
+    personal = _personal_values(home)
+    assert len(personal) > 1000
+    for db in (home / "warehouse" / "crm.duckdb", home / "warehouse" / "bi" / "crm_marts.duckdb"):
+        leaked = personal & set(_text_values(db))
+        assert not leaked, f"{db.name}: {sorted(leaked)[:5]}"
+
+
+def test_the_bi_snapshot_holds_the_runs_marts(pipeline):
+    import duckdb
+
+    home = pipeline["home"]
+    con = duckdb.connect(str(home / "warehouse" / "bi" / "crm_marts.duckdb"), read_only=True)
+    try:
+        run_id, as_of, counts = con.execute(
+            "SELECT run_id, as_of_date, table_rows FROM marts._snapshot"
+        ).fetchone()
+        for mart in MARTS:
+            assert con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0] == scalar(
+                home, f"SELECT count(*) FROM marts.{mart}"
+            )
+    finally:
+        con.close()
+    assert str(as_of) == AS_OF.isoformat()
+    assert run_id == scalar(home, "SELECT run_id FROM audit.pipeline_runs")
+    assert set(json.loads(counts)) == set(MARTS)
+
+
+def test_the_dbt_docs_page_is_a_run_output(pipeline):
+    page = pipeline["home"] / "reports" / "dbt_docs" / "index.html"
+    text = page.read_text()
+    assert "fct_pipeline_forecast" in text and "dim_customers" in text
+    assert "dbt docs" in pipeline["stdout"]
+
+
+def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
+    home = copy_home(pipeline, tmp_path)
+    earlier = AS_OF - timedelta(days=30)
+    # a run for an earlier date after a later one rebuilds the facts for that date
+    run_crm("run", "--as-of", earlier.isoformat(), home=home)
+    cutoff = f"TIMESTAMP '{earlier + timedelta(days=1)} 00:00:00'"
+    assert scalar(home, f"SELECT max(occurred_at) < {cutoff} FROM marts.fct_transactions")
+    assert scalar(home, "SELECT count(*) FROM marts.fct_transactions") == scalar(
+        home, "SELECT count(*) FROM staging.stg_crm__transactions"
+    )
+    # rows for an old date arrive late, after that run
+    late_day = earlier - timedelta(days=15)
+    customers = [
+        r[0]
+        for r in query(
+            home, "SELECT customer_id FROM staging.stg_crm__customers ORDER BY customer_id LIMIT 40"
+        )
+    ]
+    lines = ["transaction_id,customer_id,occurred_at,amount,status"] + [
+        f"LATE{i:04d},{c},{late_day} 12:00:00,{10 + i}.00,completed"
+        for i, c in enumerate(customers)
+    ]
+    (home / "landing" / "transactions" / "late_arrivals.csv").write_text("\n".join(lines) + "\n")
+    run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    assert (
+        scalar(
+            home, "SELECT count(*) FROM marts.fct_transactions WHERE transaction_id LIKE 'LATE%'"
+        )
+        == 40
+    )
+    incremental = {t: fact_checksum(home, t) for t in ("fct_transactions", "fct_interactions")}
+    revenue = scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers")
+
+    run_crm("run", "--as-of", AS_OF.isoformat(), "--full-refresh", home=home)
+    assert {t: fact_checksum(home, t) for t in incremental} == incremental
+    assert scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers") == revenue
+
+
+READER = r"""
+import json, sys, time, duckdb
+path, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+seen, errors, checks = set(), [], 0
+import os
+while not os.path.exists(stop):
+    try:
+        con = duckdb.connect(path, read_only=True)
+        run_id, counts = con.execute("SELECT run_id, table_rows FROM marts._snapshot").fetchone()
+        for table, rows in json.loads(counts).items():
+            got = con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
+            if got != rows:
+                errors.append(f"{run_id} {table}: {got} != {rows}")
+        con.close()
+        seen.add(run_id)
+        checks += 1
+    except Exception as exc:
+        errors.append(repr(exc))
+    time.sleep(0.05)
+json.dump({"seen": sorted(seen), "errors": errors, "checks": checks}, open(out, "w"))
+"""
+
+
+def test_a_bi_reader_never_sees_a_partial_snapshot_during_a_run(pipeline, tmp_path):
+    home = copy_home(pipeline, tmp_path)
+    snapshot = home / "warehouse" / "bi" / "crm_marts.duckdb"
+    stop, out = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop), str(out)])
+    try:
+        time.sleep(1)
+        run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+        time.sleep(1)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    result = json.loads(out.read_text())
+    assert result["errors"] == []
+    assert result["checks"] > 50
+    assert len(result["seen"]) == 2  # the old snapshot, then the new one
+    assert result["seen"][-1] in {
+        r[0] for r in query(home, "SELECT run_id FROM audit.pipeline_runs")
+    }

@@ -116,6 +116,6 @@ def get_settings() -> Settings:
         home=home,
         dbt_target=os.environ.get("CRM_DBT_TARGET", "duckdb"),
         duckdb_threads=int(os.environ.get("CRM_DUCKDB_THREADS") or os.cpu_count() or 2),
-        duckdb_memory_limit=os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "8GB"),
+        duckdb_memory_limit=os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "4GB"),
         future_tolerance=timedelta(hours=float(os.environ.get("CRM_FUTURE_TOLERANCE_HOURS", 24))),
     )

@@ -336,6 +336,8 @@ def _regular_purchases(c, rng, cal: Calendar, n_regular: int, events: _Events) -
     cust = np.repeat(np.arange(n), counts)
     day = cal.sample(c["active_from"][cust], c["active_to"][cust], rng.random(cust.size))
     day = np.minimum(_with_time_of_day(rng, day), cal.days - 1.0 / DAY_S)
+    # the hour drawn on the day the customer was created may fall before the creation
+    day = np.maximum(day, np.minimum(c["created"][cust] + 60.0 / DAY_S, cal.days - 1.0 / DAY_S))
     value = rng.gamma(4.0, c["spend_level"][cust] / 4.0)
     quantity = rng.choice([1, 2, 3], size=cust.size, p=[0.72, 0.20, 0.08])
     prices = np.asarray(names.PRICE_LADDER)
@@ -444,7 +446,8 @@ def _campaigns(c, rng, spec: GenerationSpec, offer_index: dict[str, int], events
         row["status"] = "completed" if actual_end < days else "running"
         row["actual_end"] = actual_end if actual_end < days else np.nan
 
-        alive = (c["created"] < actual_start) & (c["death"] > actual_start) & ~adopted[offer]
+        # members are added up to 5 days before the start: they must exist by then
+        alive = (c["created"] < actual_start - 5) & (c["death"] > actual_start) & ~adopted[offer]
         if region != "National":
             alive &= c["region"] == region
         share = rng.uniform(0.04, 0.15)
@@ -565,11 +568,11 @@ def _planted_adoption(c, rng, spec: GenerationSpec, ev: dict[str, np.ndarray], o
                 active | ~known, offer.base_rate, offer.base_rate * planted.CHURNED_RATE_FACTOR
             ),
         )
-        adopts = rng.random(n) < p
+        # nobody adopts before they are a customer
+        adopts = (rng.random(n) < p) & (c["created"] < days - 1)
         who = np.flatnonzero(adopts)
-        when = np.minimum(
-            _with_time_of_day(rng, rng.uniform(cutoff, days, who.size)), days - 1.0 / DAY_S
-        )
+        start = np.maximum(cutoff, np.ceil(c["created"][who]))
+        when = np.minimum(_with_time_of_day(rng, rng.uniform(start, days)), days - 1.0 / DAY_S)
         _offer_events(
             events, who, offer_index[offer.product_id], when, planted.OFFER_PRICES[offer.product_id]
         )
@@ -631,6 +634,7 @@ def _interactions(
     day = _with_time_of_day(
         rng, cal.sample(c["active_from"][cust], c["active_to"][cust], rng.random(cust.size))
     )
+    day = np.maximum(day, c["created"][cust])
     web_or_app = np.where(rng.random(cust.size) < 0.65, _CHANNEL["web"], _CHANNEL["app"])
     out.add(cust, day, web_or_app, "visit")
     # Store visits around a third of purchases.
@@ -715,6 +719,9 @@ def _interactions(
         k: np.concatenate(getattr(out, k))
         for k in ("customer", "day", "channel", "kind", "campaign")
     }
+    result["day"] = np.maximum(
+        result["day"], c["created"][result["customer"]]
+    )  # not before they exist
     keep = (result["day"] >= 0) & (result["day"] < days)
     result = {k: v[keep] for k, v in result.items()}
     result["day"] = np.minimum(result["day"], days - 1.0 / DAY_S)
@@ -749,7 +756,9 @@ def _opportunities(c, rng, spec: GenerationSpec, reps, campaigns, members):
     )
     src_camp.append(np.full(n_organic, -1))
     cust = np.concatenate(src_cust).astype(np.int64)
-    created = _with_time_of_day(rng, np.concatenate(src_day))
+    created = np.maximum(
+        _with_time_of_day(rng, np.concatenate(src_day)), c["created"][np.concatenate(src_cust)]
+    )
     camp = np.concatenate(src_camp).astype(np.int64)
     keep = created < days
     cust, created, camp = cust[keep], created[keep], camp[keep]

@@ -208,3 +208,17 @@ def test_dirty_rows_are_added_beside_the_clean_ones_with_expected_counts():
         assert set(outcome["quarantine"]) == codes
     tx = crm.tables["transactions"]
     assert pc.sum(pc.is_null(tx["amount"])).as_py() >= 1
+
+
+def test_nothing_happens_to_a_customer_before_they_exist(crm):
+    created = frame(crm, "customers").set_index("customer_id")[["created_at"]]
+    created = created.rename(columns={"created_at": "customer_created_at"})
+    for entity, column in [
+        ("transactions", "occurred_at"),
+        ("interactions", "occurred_at"),
+        ("opportunities", "created_at"),
+        ("contracts", "signed_at"),
+        ("campaign_members", "added_at"),
+    ]:
+        joined = frame(crm, entity).join(created, on="customer_id")
+        assert (joined[column] >= joined.customer_created_at).all(), entity

@@ -37,15 +37,43 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def published_as_of(path: Path) -> str | None:
+    """The as-of date of the snapshot at `path`, if there is one."""
+    if not path.exists():
+        return None
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return str(con.execute(f"SELECT max(as_of_date) FROM {SCHEMA}._snapshot").fetchone()[0])
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
 def publish_snapshot(run_id: str, as_of: str, settings: Settings | None = None) -> dict:
-    """Copy every table of the `marts` schema into a new file and swap it in."""
+    """Copy every table of the `marts` schema into a new file and swap it in.
+
+    A backfill (a run for a date earlier than the published one) does not replace the
+    snapshot: BI keeps showing the latest date.
+    """
     settings = settings or get_settings()
     target = snapshot_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+    current = published_as_of(target)
+    if current and current > as_of:
+        return {
+            "path": str(target),
+            "skipped": f"the published snapshot is for {current}",
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    # Runs that write the warehouse hold the one-slot writer pool, so any staging file left
+    # here is from a run that crashed: remove it before it piles up.
+    for leftover in target.parent.glob(f".{target.name}.*"):
         leftover.unlink(missing_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     counts: dict[str, int] = {}
     try:
         with session(settings=settings) as con:

@@ -133,6 +133,7 @@ def finish_run(
         "ingest": {r["entity"]: r for r in ingest_results},
         "dbt": dbt,
         "clv": stages.get("clv"),
+        "bi_snapshot": stages.get("bi_snapshot"),
         "outputs": {
             "warehouse": str(settings.warehouse_path),
             "bi": (stages.get("bi_snapshot") or {}).get("path"),
@@ -231,6 +232,9 @@ def format_summary(summary: dict) -> str:
             )
         else:
             lines.append(f"CLV: not fitted ({clv.get('reason')}); CLV columns are empty")
+    snapshot = summary.get("bi_snapshot") or {}
+    if snapshot.get("skipped"):
+        lines.append(f"BI snapshot not replaced: {snapshot['skipped']} (this run is a backfill)")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
     lines += [f"time per stage: {stages}", ""]
     lines += [f"{k:<10} {v}" for k, v in summary["outputs"].items()]

@@ -5,7 +5,9 @@ The models come from pymc-marketing (PyMC Labs), the maintained successor of `li
 fitted by maximum a posteriori with flat priors, which is maximum likelihood: on the CDNOW
 sample it gives Fader, Hardie and Lee's published parameters (tests/unit/ml/test_clv.py).
 The mart gets point values only: expected purchase days in the next 90 days, probability
-alive, expected spend per purchase day and the 12-month value.
+alive, expected spend per purchase day and the 12-month value (pymc-marketing's convention:
+12 months of 30 days, discounted 1% a month). BG/NBD gives a one-time buyer a probability
+alive of 1 by construction; the expected purchases are what separates them.
 
 Input is the BTYD summary of `int_customers_purchases_summarised` (days; same-day purchases
 merged). `fit` and `predict` are pure; `update_customer_lifetime_values` reads the summary
@@ -44,8 +46,12 @@ OUTPUT_COLUMNS = (
 )
 
 
-class NotEnoughData(Exception):
-    """Too few buyers to fit the models; the caller records why and writes nothing."""
+class UnusableFit(Exception):
+    """The models cannot be trusted; the caller records why and writes no values."""
+
+
+class NotEnoughData(UnusableFit):
+    """Too few buyers to fit the models."""
 
 
 @dataclass
@@ -111,11 +117,12 @@ def fit(summary: pd.DataFrame) -> CLVModels:
     )
     spend.fit(method="map", progressbar=False)
     parameters = {
-        **{k: float(v) for k, v in purchases.fit_summary().items()},
-        **{f"gg_{k}": float(v) for k, v in spend.fit_summary().items()},
+        **{k: float(purchases.fit_result[k].values.mean()) for k in ("r", "alpha", "a", "b")},
+        **{f"gg_{k}": float(spend.fit_result[k].values.mean()) for k in ("p", "q", "v")},
     }
-    if not all(np.isfinite(v) and v > 0 for v in parameters.values()):
-        raise NotEnoughData(f"the fit did not converge to usable parameters: {parameters}")
+    # Gamma-Gamma's population mean spend is v p / (q - 1): it needs q > 1.
+    if not all(np.isfinite(v) and v > 0 for v in parameters.values()) or parameters["gg_q"] <= 1:
+        raise UnusableFit(f"the fit did not reach usable parameters: {parameters}")
     return CLVModels(purchases, spend, parameters, len(data), len(repeat))
 
 
@@ -179,12 +186,16 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
         result.update(
             status="fitted",
             model_version=models.version,
-            parameters=models.parameters,
+            parameters={k: round(v, 6) for k, v in models.parameters.items()},
             repeat_buyers=models.fitted_repeat_buyers,
         )
-    except NotEnoughData as exc:
+    except UnusableFit as exc:
         predictions = pd.DataFrame(columns=list(OUTPUT_COLUMNS))
         result.update(status="skipped", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a numerical failure must not stop the marts
+        logging.getLogger(__name__).exception("CLV fit failed")
+        predictions = pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+        result.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     with session(settings=settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         con.execute(

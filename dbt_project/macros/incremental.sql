@@ -5,20 +5,23 @@
       catches late-arriving rows however late they are;
     - or it happened or was updated within `lookback_days` before the previous run's
       as-of date or since (rows that were not yet visible then, refunds that were).
-    A run for an as-of date earlier than the table's (a backfill out of order) rebuilds the
-    table: `rebuild_if_as_of_went_back()` empties it first, then every row is recomputed.
+    A run for an as-of date earlier than the table's (a backfill out of order), or on an
+    empty table, rebuilds it: `rebuild_if_needed()` empties it first, then every row is
+    recomputed.
     Each row keeps the as-of date of the run that wrote it in `_as_of_date`. -#}
 
-{% macro incremental_as_of_went_back(relation) -%}
+{% macro incremental_needs_rebuild(relation) -%}
+    {#- True when the table is empty (an entity delivered for the first time) or was last
+        written for a later as-of date than this run's. -#}
     {%- if not execute -%}{{ return(false) }}{%- endif -%}
     {%- set result = run_query("select max(_as_of_date) from " ~ relation) -%}
     {%- set previous = result.columns[0].values()[0] if result and result.rows else none -%}
-    {%- if previous is none -%}{{ return(false) }}{%- endif -%}
+    {%- if previous is none -%}{{ return(true) }}{%- endif -%}
     {{ return(previous | string > as_of_date_value().isoformat()) }}
 {%- endmacro %}
 
-{% macro rebuild_if_as_of_went_back() -%}
-    {%- if is_incremental() and incremental_as_of_went_back(this) -%}
+{% macro rebuild_if_needed() -%}
+    {%- if is_incremental() and incremental_needs_rebuild(this) -%}
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}

@@ -31,3 +31,10 @@
         else 'lost'
     end
 {%- endmacro %}
+
+{#- Quintile score 1-5 of a value among all rows, by rank: 1 + floor(5 (rank - 1) / n).
+    Ties share the rank, hence the score (ntile would split them by an arbitrary order). -#}
+{% macro quintile(order_by) -%}
+    (1 + floor(cast(5 * (rank() over (order by {{ order_by }}) - 1) as double precision)
+               / count(*) over ()))
+{%- endmacro %}

@@ -131,11 +131,13 @@ def test_the_forecast_weights_open_deals_by_measured_rates(pipeline):
             "WHERE dimension = 'all'",
         )
     )
-    expected_from_negotiation = rates["negotiation"]
+    order = ["lead", "qualified", "proposal", "negotiation"]
     for stage, low, high in rows:
         assert low == pytest.approx(high)  # the same stage gets the same probability
-        if stage == "negotiation":
-            assert low == pytest.approx(expected_from_negotiation)
+        product = 1.0
+        for later in order[order.index(stage) :]:
+            product *= rates[later]
+        assert low == pytest.approx(product), stage
     assert scalar(home, "SELECT count(*) FROM marts.fct_pipeline_forecast") == scalar(
         home, "SELECT count(*) FROM marts.fct_opportunities WHERE status = 'open'"
     )
@@ -226,8 +228,12 @@ def test_the_dbt_docs_page_is_a_run_output(pipeline):
 def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
     home = copy_home(pipeline, tmp_path)
     earlier = AS_OF - timedelta(days=30)
-    # a run for an earlier date after a later one rebuilds the facts for that date
+    # a run for an earlier date after a later one rebuilds the facts for that date, and does
+    # not replace the BI snapshot of the later date
     run_crm("run", "--as-of", earlier.isoformat(), home=home)
+    from crm.bi_snapshot import published_as_of
+
+    assert published_as_of(home / "warehouse" / "bi" / "crm_marts.duckdb") == AS_OF.isoformat()
     cutoff = f"TIMESTAMP '{earlier + timedelta(days=1)} 00:00:00'"
     assert scalar(home, f"SELECT max(occurred_at) < {cutoff} FROM marts.fct_transactions")
     assert scalar(home, "SELECT count(*) FROM marts.fct_transactions") == scalar(
@@ -246,7 +252,14 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
         for i, c in enumerate(customers)
     ]
     (home / "landing" / "transactions" / "late_arrivals.csv").write_text("\n".join(lines) + "\n")
+    # and a product's cost is corrected: the margin of its past transactions must follow
+    (home / "landing" / "products" / "products_fix.csv").write_text(
+        "product_id,name,category,list_price,unit_cost,is_offer\nP010,Fixed,home,39.99,1.00,false\n"
+    )
     run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    assert scalar(home, "SELECT count(*) FROM marts.fct_transactions") == scalar(
+        home, "SELECT count(*) FROM staging.stg_crm__transactions"
+    )
     assert (
         scalar(
             home, "SELECT count(*) FROM marts.fct_transactions WHERE transaction_id LIKE 'LATE%'"
@@ -262,20 +275,32 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
 
 
 READER = r"""
-import json, sys, time, duckdb
-path, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+import json, os, sys, time, duckdb
+path, stop, out, mode = sys.argv[1:5]
 seen, errors, checks = set(), [], 0
-import os
+
+
+def check(con):
+    run_id, counts = con.execute("SELECT run_id, table_rows FROM marts._snapshot").fetchone()
+    for table, rows in json.loads(counts).items():
+        got = con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
+        if got != rows:
+            errors.append(f"{run_id} {table}: {got} != {rows}")
+    return run_id
+
+
+# "hold": one connection open through the whole run, like a dashboard; it must keep reading
+# the snapshot it opened, whole. "poll": reconnect again and again, like new BI queries.
+# (Separate processes: DuckDB shares one database instance per path within a process.)
+held = duckdb.connect(path, read_only=True) if mode == "hold" else None
 while not os.path.exists(stop):
     try:
-        con = duckdb.connect(path, read_only=True)
-        run_id, counts = con.execute("SELECT run_id, table_rows FROM marts._snapshot").fetchone()
-        for table, rows in json.loads(counts).items():
-            got = con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
-            if got != rows:
-                errors.append(f"{run_id} {table}: {got} != {rows}")
-        con.close()
-        seen.add(run_id)
+        if held is not None:
+            seen.add(check(held))
+        else:
+            con = duckdb.connect(path, read_only=True)
+            seen.add(check(con))
+            con.close()
         checks += 1
     except Exception as exc:
         errors.append(repr(exc))
@@ -287,19 +312,37 @@ json.dump({"seen": sorted(seen), "errors": errors, "checks": checks}, open(out, 
 def test_a_bi_reader_never_sees_a_partial_snapshot_during_a_run(pipeline, tmp_path):
     home = copy_home(pipeline, tmp_path)
     snapshot = home / "warehouse" / "bi" / "crm_marts.duckdb"
-    stop, out = tmp_path / "stop", tmp_path / "reader.json"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop), str(out)])
+    stop = tmp_path / "stop"
+    readers = {
+        mode: (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    READER,
+                    str(snapshot),
+                    str(stop),
+                    str(tmp_path / f"{mode}.json"),
+                    mode,
+                ]
+            ),
+            tmp_path / f"{mode}.json",
+        )
+        for mode in ("poll", "hold")
+    }
     try:
-        time.sleep(1)
+        time.sleep(2)
         run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
         time.sleep(1)
     finally:
         stop.touch()
-        reader.wait(timeout=60)
-    result = json.loads(out.read_text())
-    assert result["errors"] == []
-    assert result["checks"] > 50
-    assert len(result["seen"]) == 2  # the old snapshot, then the new one
-    assert result["seen"][-1] in {
-        r[0] for r in query(home, "SELECT run_id FROM audit.pipeline_runs")
-    }
+        for process, _ in readers.values():
+            process.wait(timeout=60)
+    poll = json.loads(readers["poll"][1].read_text())
+    hold = json.loads(readers["hold"][1].read_text())
+    assert poll["errors"] == [] and hold["errors"] == []
+    assert poll["checks"] > 50 and hold["checks"] > 50
+    assert len(poll["seen"]) == 2  # the old snapshot, then the new one, each whole
+    assert len(hold["seen"]) == 1  # the open connection kept its snapshot to the end
+    runs = {r[0] for r in query(home, "SELECT run_id FROM audit.pipeline_runs")}
+    assert set(poll["seen"]) <= runs and hold["seen"][0] in poll["seen"]

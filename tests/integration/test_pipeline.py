@@ -234,3 +234,12 @@ def test_a_users_own_export_loads_through_the_mapping_file(tmp_path):
     assert query(home, "SELECT reason FROM audit.quarantine") == [("unknown customer_id K-9",)]
     # entities that were never delivered exist and are empty
     assert scalar(home, "SELECT count(*) FROM staging.stg_crm__opportunities") == 0
+    assert scalar(home, "SELECT count(*) FROM marts.fct_interactions") == 0
+    # an entity delivered for the first time later fills its incremental fact
+    (landing / "interactions").mkdir()
+    (landing / "interactions" / "contacts.csv").write_text(
+        "interaction_id,customer_id,occurred_at,channel,interaction_type\n"
+        "I1,K-1,2025-03-03 09:00,email,open\nI2,K-2,2025-03-04 09:00,web,visit\n"
+    )
+    run_crm("run", "--as-of", "2025-03-31", home=home)
+    assert scalar(home, "SELECT count(*) FROM marts.fct_interactions") == 2

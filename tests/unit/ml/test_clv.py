@@ -65,6 +65,14 @@ def test_predictions_are_point_values_that_behave(models, cdnow):
     assert best.clv_12m > one_off.clv_12m
 
 
+def test_the_conditional_expectation_matches_the_paper(models):
+    # Fader, Hardie and Lee (2005): a customer with x = 2, t_x = 30.43, T = 38.86 weeks is
+    # expected to make 1.226 purchases in the next 39 weeks.
+    one = pd.DataFrame({"customer_id": ["x"], "frequency": [2.0], "recency": [30.43], "T": [38.86]})
+    expected = models.purchases.expected_purchases(data=one, future_t=39)
+    assert float(expected.mean()) == pytest.approx(1.226, abs=0.005)
+
+
 def test_too_few_repeat_buyers_is_not_a_fit(cdnow):
     with pytest.raises(NotEnoughData, match="repeat buyers"):
         fit(cdnow[cdnow.btyd_frequency == 0].head(500))

@@ -1,5 +1,6 @@
 {#- Each stage entry with the entry that followed it and how the stay ended. A history
-    delivered out of order is put in order by time (then by funnel order). -#}
+    delivered out of order is put in order by time (then by funnel order). Going back to
+    an earlier stage is `moved_back`, not an advance; the conversion rates leave it out. -#}
 with
 
 history as (
@@ -41,7 +42,8 @@ ended as (
         case
             when sequenced.stage in ('won', 'lost') then sequenced.stage
             when sequenced.next_stage = 'lost' then 'lost'
-            when sequenced.next_stage is not null then 'advanced'
+            when {{ stage_order('sequenced.next_stage') }} > sequenced.stage_order then 'advanced'
+            when sequenced.next_stage is not null then 'moved_back'
             when opportunities.status in ('lost', 'suspended', 'terminated')
                 then opportunities.status
             when opportunities.status = 'won' then 'advanced'

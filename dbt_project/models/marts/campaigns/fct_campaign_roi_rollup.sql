@@ -5,7 +5,8 @@ with
 campaigns as (
     select
         *,
-        {{ dbt.date_trunc('month', 'coalesce(actual_start, planned_start)') }} as start_month
+        cast({{ dbt.date_trunc('month', 'coalesce(actual_start, planned_start)') }} as date)
+            as start_month
     from {{ ref('fct_campaign_performance') }}
 ),
 
@@ -24,6 +25,7 @@ rolled_up as (
         sum(opportunities) as opportunities,
         sum(contracts) as contracts,
         sum(revenue) as revenue,
+        sum(case when actual_cost is not null then revenue end) as revenue_of_costed_campaigns,
         sum(offer_adoptions) as offer_adoptions,
         sum(offer_adoption_revenue) as offer_adoption_revenue
     from campaigns
@@ -36,7 +38,8 @@ rated as (
     select
         *,
         {{ safe_ratio('responders_target', 'members_target') }} as response_rate_target,
-        {{ safe_ratio('revenue - actual_cost', 'actual_cost') }} as roi
+        -- ROI only over campaigns with a known cost: a running campaign has no cost yet
+        {{ safe_ratio('revenue_of_costed_campaigns - actual_cost', 'actual_cost') }} as roi
     from rolled_up
 )
 

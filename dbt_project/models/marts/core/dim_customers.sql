@@ -22,13 +22,13 @@ lifetime_values as (
 ),
 
 rfm_scored as (
-    -- quintiles among buyers; ties broken by the other measures, then the key
+    -- quintiles among buyers by rank, so equal values share a score: with many one-order
+    -- customers the lowest frequency score covers them all and some scores go unused
     select
         customer_id,
-        ntile(5) over (order by days_since_last_purchase desc, last_purchase_at, customer_id)
-            as recency_score,
-        ntile(5) over (order by orders, lifetime_revenue, customer_id) as frequency_score,
-        ntile(5) over (order by lifetime_revenue, orders, customer_id) as monetary_score
+        {{ quintile('days_since_last_purchase desc') }} as recency_score,
+        {{ quintile('orders') }} as frequency_score,
+        {{ quintile('lifetime_revenue') }} as monetary_score
     from purchases
 ),
 

@@ -5,10 +5,10 @@
     unique_key='interaction_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ rebuild_if_as_of_went_back() }}",
+    pre_hook="{{ rebuild_if_needed() }}",
 ) }}
 
-{%- set rebuild = not is_incremental() or incremental_as_of_went_back(this) %}
+{%- set rebuild = not is_incremental() or incremental_needs_rebuild(this) %}
 
 with
 
@@ -28,7 +28,11 @@ flagged as (
         channel,
         interaction_type,
         campaign_id,
-        campaign_id is not null as is_campaign_touch,
+        -- a contact made by a campaign (what attribution credits); an unsubscribe or a
+        -- complaint about a campaign is not one
+        campaign_id is not null
+            and interaction_type not in ('unsubscribe', 'complaint', 'service_request')
+            as is_campaign_touch,
         interaction_type in ('click', 'inquiry')
             or (interaction_type = 'visit' and campaign_id is not null) as is_response,
         interaction_type = 'complaint' as is_complaint,

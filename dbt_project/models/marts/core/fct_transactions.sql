@@ -1,27 +1,33 @@
 {#- One row per transaction known on the as-of date, with its product and margin.
     Incremental (see macros/incremental.sql): a daily run rewrites only the rows that are
-    new, late or changed; a backfill to an earlier date rebuilds. -#}
+    new, late or changed, and those of products delivered again; a backfill to an earlier
+    date rebuilds. -#}
 {{ config(
     materialized='incremental',
     unique_key='transaction_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ rebuild_if_as_of_went_back() }}",
+    pre_hook="{{ rebuild_if_needed() }}",
 ) }}
 
-{%- set rebuild = not is_incremental() or incremental_as_of_went_back(this) %}
+{%- set rebuild = not is_incremental() or incremental_needs_rebuild(this) %}
 
 with
+
+products as (
+    select * from {{ ref('stg_crm__products') }}
+),
 
 transactions as (
     select * from {{ ref('stg_crm__transactions') }}
     {%- if not rebuild %}
     where {{ incremental_changes_filter(['occurred_at', 'updated_at']) }}
+       -- a product whose category, offer flag or cost changed: its transactions again
+       or product_id in (
+           select product_id from products
+           where _loaded_at > (select max(_loaded_at) from {{ this }})
+       )
     {%- endif %}
-),
-
-products as (
-    select * from {{ ref('stg_crm__products') }}
 ),
 
 enriched as (

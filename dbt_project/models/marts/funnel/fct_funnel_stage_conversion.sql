@@ -30,9 +30,10 @@ by_dimension as (
         sum(case when outcome in ('suspended', 'terminated') then 1 else 0 end)
             as suspended_or_terminated,
         sum(case when outcome = 'open' then 1 else 0 end) as still_open,
-        {{ percentile("case when outcome <> 'open' then days_in_stage end", 0.5) }}
+        sum(case when outcome = 'moved_back' then 1 else 0 end) as moved_back,
+        {{ percentile("case when outcome not in ('open', 'moved_back') then days_in_stage end", 0.5) }}
             as median_days_in_stage,
-        {{ percentile("case when outcome <> 'open' then days_in_stage end", 0.8) }}
+        {{ percentile("case when outcome not in ('open', 'moved_back') then days_in_stage end", 0.8) }}
             as p80_days_in_stage
     from stages
     group by 1, 2, 3, 4
@@ -57,6 +58,7 @@ rated as (
         lost,
         suspended_or_terminated,
         still_open,
+        moved_back,
         {{ safe_ratio('advanced', 'advanced + lost + suspended_or_terminated') }}
             as conversion_rate,
         median_days_in_stage,

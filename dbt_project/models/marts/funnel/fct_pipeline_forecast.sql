@@ -21,8 +21,11 @@ from_stage as (
     select
         current_rates.stage,
         case
+            -- a stage nobody has left yet has no measured rate: no estimate
+            when count(later.conversion_rate) < count(*) then null
             when min(later.conversion_rate) = 0 then 0.0
-            else exp(sum(ln(later.conversion_rate)))
+            -- nullif keeps PostgreSQL from evaluating ln(0) before the case above
+            else exp(sum(ln(nullif(later.conversion_rate, 0))))
         end as win_probability,
         sum(case when later.stage_order > current_rates.stage_order then later.median_days else 0 end)
             as median_days_after_stage,

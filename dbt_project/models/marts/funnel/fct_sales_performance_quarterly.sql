@@ -40,19 +40,31 @@ open_by_rep as (
     group by 1
 ),
 
-rep_quarters as (
-    -- every quarter a rep closed something in, and the current quarter for every rep
-    select owner_id, quarter_start from closed_by_rep
+owners as (
+    -- every rep, and owners of opportunities who are missing from sales_reps
+    select owner_id from reps
     union
-    select reps.owner_id, cast(current_quarter.quarter_start as date)
-    from reps cross join current_quarter
+    select owner_id from opportunities where owner_id is not null
+),
+
+quarters as (
+    -- every quarter anything closed in, and the current quarter
+    select quarter_start from closed_by_rep
+    union
+    select cast(quarter_start as date) from current_quarter
+),
+
+rep_quarters as (
+    -- every owner in every quarter, so team quotas sum over the whole team
+    select owners.owner_id, quarters.quarter_start
+    from owners cross join quarters
 ),
 
 by_rep as (
     select
         'rep' as level,
         rep_quarters.owner_id,
-        reps.team,
+        coalesce(reps.team, 'unknown') as team,
         reps.region,
         rep_quarters.quarter_start,
         cast(rep_quarters.quarter_start as date) = cast(current_quarter.quarter_start as date)

@@ -522,67 +522,87 @@ def _campaigns(c, rng, spec: GenerationSpec, offer_index: dict[str, int], events
 # ----------------------------------------------------------------------------- planted offers
 
 
-def _planted_adoption(c, rng, spec: GenerationSpec, ev: dict[str, np.ndarray], offer_index, events):
-    """Adopt OFFER-PREM and OFFER-INS by their planted rules as of the launch day."""
+def _planted_adoption(c, rng, spec: GenerationSpec, events: _Events, offer_index) -> dict:
+    """Adopt OFFER-PREM and OFFER-INS by their planted rules, window by window.
+
+    At the start T of each adoption window, the rule is evaluated on that day's attributes
+    (age, 6-month spend, tenure) for the customers known then who have not adopted yet;
+    they adopt within the next `ADOPTION_WINDOW_DAYS` at the segment rate or the base rate.
+    A model trained on one window can so be evaluated on the next.
+    """
     days = spec.history_days
-    as_of_day = days - planted.OFFER_LAUNCH_DAYS_BEFORE_END  # day index of date T
-    cutoff = float(as_of_day + 1)  # events before 00:00 after T are known on T
-    as_of_date = spec.start + timedelta(days=as_of_day)
     n = c["rate"].size
+    adopted = {offer.product_id: np.zeros(n, dtype=bool) for offer in planted.PLANTED_OFFERS}
+    facts: dict = {"windows": []}
+    for window in range(planted.ADOPTION_WINDOWS):
+        as_of_day = (
+            days - planted.OFFER_LAUNCH_DAYS_BEFORE_END + window * planted.ADOPTION_WINDOW_DAYS
+        )
+        cutoff = float(as_of_day + 1)  # events before 00:00 after T are known on T
+        window_end = min(cutoff + planted.ADOPTION_WINDOW_DAYS, float(days))
+        ev = events.concat()  # includes the adoptions of earlier windows
+        in_spend_window = (ev["day"] >= cutoff - planted.SPEND_WINDOW_DAYS) & (ev["day"] < cutoff)
+        completed_as_of = (ev["status"] == 0) | ((ev["status"] > 0) & (ev["updated"] >= cutoff))
+        keep = in_spend_window & completed_as_of
+        spend = np.bincount(ev["customer"][keep], weights=ev["amount"][keep], minlength=n)
+        spend = np.round(spend, 2) / planted.SPEND_WINDOW_MONTHS
 
-    window = (ev["day"] >= cutoff - planted.SPEND_WINDOW_DAYS) & (ev["day"] < cutoff)
-    completed_as_of = (ev["status"] == 0) | ((ev["status"] > 0) & (ev["updated"] >= cutoff))
-    keep = window & completed_as_of
-    spend = np.bincount(ev["customer"][keep], weights=ev["amount"][keep], minlength=n)
-    spend = np.round(spend, 2) / planted.SPEND_WINDOW_MONTHS
+        birth_day = np.floor(c["birth"])  # birth_date is a date: whole days
+        age = np.floor((as_of_day - birth_day) / 365.25)
+        tenure = as_of_day - np.floor(c["created"])
+        known = c["created"] < cutoff
+        active = known & (c["death"] > cutoff)
 
-    birth_day = np.floor(c["birth"])  # birth_date is a date: whole days
-    age = np.floor((as_of_day - birth_day) / 365.25)
-    created_day = np.floor(c["created"])
-    tenure = as_of_day - created_day
-    known = c["created"] < cutoff
-    active = known & (c["death"] > cutoff)
-
-    lo_age, hi_age = planted.PREMIUM_AGE
-    lo_sp, hi_sp = planted.PREMIUM_SPEND
-    seg_prem = (
-        known
-        & (age >= lo_age)
-        & (age <= hi_age)
-        & (c["occupation"] == planted.PREMIUM_OCCUPATION)
-        & (spend >= lo_sp)
-        & (spend < hi_sp)
-    )
-    seg_ins = (
-        known
-        & (c["marital"] == "married")
-        & (c["income"] >= planted.INSURANCE_MIN_INCOME)
-        & (tenure >= planted.INSURANCE_MIN_TENURE_DAYS)
-    )
-    facts = {"as_of_date": as_of_date.isoformat(), "offers": {}}
-    for offer, segment in ((planted.PREMIUM, seg_prem), (planted.INSURANCE, seg_ins)):
-        p = np.where(
-            segment,
-            offer.segment_rate,
-            np.where(
-                active | ~known, offer.base_rate, offer.base_rate * planted.CHURNED_RATE_FACTOR
+        lo_age, hi_age = planted.PREMIUM_AGE
+        lo_sp, hi_sp = planted.PREMIUM_SPEND
+        segments = {
+            planted.PREMIUM.product_id: (
+                (age >= lo_age)
+                & (age <= hi_age)
+                & (c["occupation"] == planted.PREMIUM_OCCUPATION)
+                & (spend >= lo_sp)
+                & (spend < hi_sp)
             ),
-        )
-        # nobody adopts before they are a customer
-        adopts = (rng.random(n) < p) & (c["created"] < days - 1)
-        who = np.flatnonzero(adopts)
-        start = np.maximum(cutoff, np.ceil(c["created"][who]))
-        when = np.minimum(_with_time_of_day(rng, rng.uniform(start, days)), days - 1.0 / DAY_S)
-        _offer_events(
-            events, who, offer_index[offer.product_id], when, planted.OFFER_PRICES[offer.product_id]
-        )
-        facts["offers"][offer.product_id] = {
-            "rule": offer.rule,
-            "segment_customers": int(segment.sum()),
-            "segment_adopters": int((adopts & segment).sum()),
-            "other_known_customers": int((known & ~segment).sum()),
-            "other_adopters": int((adopts & known & ~segment).sum()),
+            planted.INSURANCE.product_id: (
+                (c["marital"] == "married")
+                & (c["income"] >= planted.INSURANCE_MIN_INCOME)
+                & (tenure >= planted.INSURANCE_MIN_TENURE_DAYS)
+            ),
         }
+        window_facts = {
+            "as_of_date": (spec.start + timedelta(days=as_of_day)).isoformat(),
+            "offers": {},
+        }
+        for offer in planted.PLANTED_OFFERS:
+            eligible = known & ~adopted[offer.product_id]
+            segment = eligible & segments[offer.product_id]
+            rate = np.where(
+                segment,
+                offer.segment_rate,
+                np.where(active, offer.base_rate, offer.base_rate * planted.CHURNED_RATE_FACTOR),
+            )
+            adopts = eligible & (rng.random(n) < rate)
+            who = np.flatnonzero(adopts)
+            when = np.minimum(
+                _with_time_of_day(rng, rng.uniform(cutoff, window_end, who.size)),
+                days - 1.0 / DAY_S,
+            )
+            adopted[offer.product_id][who] = True
+            _offer_events(
+                events,
+                who,
+                offer_index[offer.product_id],
+                when,
+                planted.OFFER_PRICES[offer.product_id],
+            )
+            window_facts["offers"][offer.product_id] = {
+                "rule": offer.rule,
+                "eligible_customers": int(eligible.sum()),
+                "segment_customers": int(segment.sum()),
+                "segment_adopters": int((adopts & segment).sum()),
+                "other_adopters": int((adopts & ~segment).sum()),
+            }
+        facts["windows"].append(window_facts)
     return facts
 
 
@@ -889,7 +909,7 @@ def generate(spec: GenerationSpec, progress: Callable[[str], None] | None = None
     step("campaigns")
     campaigns, members = _campaigns(c, rngs[3], spec, offer_index, events)
     step("planted offers")
-    facts = _planted_adoption(c, rngs[4], spec, events.concat(), offer_index, events)
+    facts = _planted_adoption(c, rngs[4], spec, events, offer_index)
     ev = events.concat()
     order = np.argsort(ev["day"], kind="stable")
     ev = {k: v[order] for k, v in ev.items()}

@@ -2,9 +2,12 @@
 
 Everything here is a promise the generator keeps and a later stage is expected to find:
 
-* Two offers launch `OFFER_LAUNCH_DAYS_BEFORE_END` days before the end of the history, so a
-  model trained as of the launch day with a 90-day horizon sees every customer eligible.
-  Their adoption follows a rule on customer attributes measured on the launch day:
+* Two offers launch `OFFER_LAUNCH_DAYS_BEFORE_END` (180) days before the end of the
+  history. Adoption is decided in two 90-day windows: at the start T of each window, among
+  the customers known then who have not adopted yet, those matching the rule on day T adopt
+  within the window at the segment rate, the others at the base rate. So a model trained on
+  the first window (features on T = end - 180, labels in the next 90 days) can be checked on
+  the second (T = end - 90), and the planted rate holds in both. The rules:
 
   - **OFFER-PREM** (premium membership), the classic: age 20 to 30, occupation ``sales``,
     monthly spend 150 to 200 -> 90% adopt; other customers active at launch -> 5%.
@@ -35,7 +38,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OFFER_LAUNCH_DAYS_BEFORE_END = 90
+OFFER_LAUNCH_DAYS_BEFORE_END = 180
+ADOPTION_WINDOW_DAYS = 90
+ADOPTION_WINDOWS = 2
 SPEND_WINDOW_DAYS = 180
 SPEND_WINDOW_MONTHS = 6
 CHURNED_RATE_FACTOR = 0.1

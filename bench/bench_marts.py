@@ -25,11 +25,11 @@ from pathlib import Path
 
 
 def phases(as_of: date, full_refresh: bool) -> dict:
-    from crm.dbt import CUSTOMER_360, build
+    from crm.dbt import CUSTOMER_360, ML_MARTS, build
     from ml.clv import update_customer_lifetime_values
 
     started = time.perf_counter()
-    first = build(as_of, exclude=CUSTOMER_360, full_refresh=full_refresh)
+    first = build(as_of, exclude=f"{CUSTOMER_360} {ML_MARTS}", full_refresh=full_refresh)
     clv = update_customer_lifetime_values(as_of)
     second = build(as_of, select=CUSTOMER_360, full_refresh=full_refresh)
     return {

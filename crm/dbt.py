@@ -22,6 +22,8 @@ from crm.settings import Settings, get_settings
 #: The models that need the CLV fit (written by ml/clv.py between the two dbt phases of a
 #: run) and everything downstream of them: built in the second phase.
 CUSTOMER_360 = "source:ml.customer_lifetime_values+"
+#: The target-customer feature and label marts, built by the ML DAGs for the dates they need.
+ML_MARTS = "tag:ml"
 
 
 class DbtBuildError(CrmError):
@@ -78,7 +80,13 @@ def _summarise(run_results: Path) -> DbtResult:
     return result
 
 
-def _invoke(command: list[str], as_of: date, settings: Settings, log_name: str):
+def _invoke(
+    command: list[str],
+    as_of: date,
+    settings: Settings,
+    log_name: str,
+    extra_vars: dict | None = None,
+):
     """Run one dbt command for `as_of`; returns (exit code, output, log file)."""
     args = [
         dbt_executable(),
@@ -90,7 +98,7 @@ def _invoke(command: list[str], as_of: date, settings: Settings, log_name: str):
         "--target",
         settings.dbt_target,
         "--vars",
-        json.dumps({"as_of": as_of.isoformat()}),
+        json.dumps({"as_of": as_of.isoformat(), **(extra_vars or {})}),
         "--no-use-colors",
     ]
     proc = subprocess.run(
@@ -114,6 +122,7 @@ def build(
     exclude: str | None = None,
     settings: Settings | None = None,
     full_refresh: bool = False,
+    extra_vars: dict | None = None,
 ) -> DbtResult:
     """`dbt build` for one as-of date; raises `DbtBuildError` naming what failed."""
     settings = settings or get_settings()
@@ -128,7 +137,7 @@ def build(
     run_results = settings.dbt_state_dir / "target" / "run_results.json"
     run_results.unlink(missing_ok=True)  # never report a previous build's results
     started = time.perf_counter()
-    code, output, log_file = _invoke(command, as_of, settings, "last_build.log")
+    code, output, log_file = _invoke(command, as_of, settings, "last_build.log", extra_vars)
     result = _summarise(run_results)
     result.seconds = round(time.perf_counter() - started, 3)
     if code != 0:

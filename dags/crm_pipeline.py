@@ -84,13 +84,15 @@ def crm_pipeline():
     def build_models(run: dict, params=None) -> dict:
         """dbt phase 1: staging, intermediate and the marts that do not need the CLV fit."""
         from crm.airflow_support import fail_fast_on_bad_input
-        from crm.dbt import CUSTOMER_360, build
+        from crm.dbt import CUSTOMER_360, ML_MARTS, build
         from crm.runs import parse_date
 
         full = bool((params or {}).get("full_refresh"))
         with fail_fast_on_bad_input():
             return build(
-                as_of=parse_date(run["as_of"]), exclude=CUSTOMER_360, full_refresh=full
+                as_of=parse_date(run["as_of"]),
+                exclude=f"{CUSTOMER_360} {ML_MARTS}",
+                full_refresh=full,
             ).as_dict()
 
     @task

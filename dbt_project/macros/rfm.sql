@@ -34,7 +34,10 @@
 
 {#- Quintile score 1-5 of a value among all rows, by rank: 1 + floor(5 (rank - 1) / n).
     Ties share the rank, hence the score (ntile would split them by an arbitrary order). -#}
-{% macro quintile(order_by) -%}
-    (1 + floor(cast(5 * (rank() over (order by {{ order_by }}) - 1) as double precision)
-               / count(*) over ()))
+{% macro quintile(order_by, partition_by=none) -%}
+    {%- set window -%}
+        {%- if partition_by %}partition by {{ partition_by }} {% endif -%}
+    {%- endset -%}
+    (1 + floor(cast(5 * (rank() over ({{ window }}order by {{ order_by }}) - 1) as double precision)
+               / count(*) over ({{ window }})))
 {%- endmacro %}

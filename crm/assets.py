@@ -13,3 +13,7 @@ WAREHOUSE_RAW = Asset(name="crm_warehouse_raw", uri="crm://warehouse/raw")
 WAREHOUSE_MODELS = Asset(name="crm_warehouse_models", uri="crm://warehouse/models")
 #: The read-only copy of the marts that BI tools open (crm/bi_snapshot.py).
 BI_SNAPSHOT = Asset(name="crm_bi_snapshot", uri="crm://warehouse/bi_snapshot")
+#: The target-customer model registry after a training run (champions may have changed).
+TARGET_MODELS = Asset(name="crm_target_models", uri="crm://models/target_customers")
+#: Scores and audiences of a scoring run (ml.customer_scores, ml.offer_audiences).
+AUDIENCES = Asset(name="crm_audiences", uri="crm://ml/audiences")

@@ -1,8 +1,11 @@
 """The `crm` command.
 
     crm generate --customers N [--seed S] [--end DATE] [--format parquet|csv] [--dirty-rate R]
-    crm run [--as-of DATE] [--reload] [--full-refresh]
+    crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml]
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
+    crm models [list] [--offer X] | rollback OFFER [--to VERSION]
+    crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
+    crm score --model DIR --input FILE --out FILE [--id COLUMN]
     crm airflow <args>                  any Airflow command, against this project's config
 
 Heavy libraries are imported inside the commands so `crm --help` stays instant.
@@ -17,6 +20,7 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from crm.errors import CrmError
 from crm.settings import get_settings
@@ -80,10 +84,57 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offers_never_trained(settings) -> list[str]:
+    """Offers the registry has no decision for yet (an offer a guard stopped has one)."""
+    from crm.warehouse import session
+    from ml.features import offers
+    from ml.registry import Registry
+
+    with session(read_only=True, settings=settings) as con:
+        offer_ids = offers(con)
+    registry = Registry(settings.models)
+    return [o for o in offer_ids if not registry.decisions(o)]
+
+
+def _format_training(summary: dict) -> str:
+    lines = [
+        f"Target-customer models as of {summary['as_of']} (train on "
+        f"{summary['train_date']}, holdout {summary['holdout_date']}):"
+    ]
+    for offer, o in summary["offers"].items():
+        if o["status"] == "stopped":
+            lines.append(f"  {offer:<12} stopped: {o['reason']}")
+            continue
+        h = o["holdout"]
+        lines.append(
+            f"  {offer:<12} {o['status']:<9} AUC {h['roc_auc']:.3f}  "
+            f"lift@10% {h['lift_at_10']:.2f} "
+            f"(logistic {o['logistic_lift_at_10']:.2f})  champion {o['champion']}"
+        )
+        lines.append(f"  {'':<12} top rule: {o['top_rule']}")
+        lines.append(f"  {'':<12} {o['reason']}")
+    return "\n".join(lines)
+
+
+def _format_scoring(summary: dict) -> str:
+    lines = [f"Scores as of {summary['as_of']} (ml.customer_scores, ml.offer_audiences):"]
+    for offer, o in summary["offers"].items():
+        if o["status"] != "scored":
+            lines.append(f"  {offer:<12} {o['status']}")
+            continue
+        bands = ", ".join(f"{k} {v:,}" for k, v in sorted(o["bands"].items()))
+        lines.append(
+            f"  {offer:<12} {o['eligible']:,} eligible scored ({bands}); audience "
+            f"{o['audience']:,} by {o['selected_by'] or '-'}"
+        )
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from crm.orchestrate import run_pipeline
+    from crm.orchestrate import run_pipeline, run_scoring, run_training
     from crm.runs import format_summary, parse_date
 
+    settings = get_settings()
     as_of = parse_date(args.as_of)
     print(f"Running the pipeline for {as_of} through Airflow (crm_pipeline)...")
     summary = run_pipeline(as_of, reload=args.reload, full_refresh=args.full_refresh)
@@ -92,6 +143,84 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{'airflow':<10} {summary['airflow_log']}")
     if args.json:
         print(json.dumps(summary, indent=2))
+    if args.no_ml:
+        return 0
+    untrained = _offers_never_trained(settings)
+    if args.train or untrained:
+        why = "asked for" if args.train else f"never trained: {', '.join(untrained)}"
+        print(f"\nTraining the target-customer models ({why}; train_target_models)...")
+        print(_format_training(run_training(as_of)))
+    print("\nScoring customers (score_target_customers)...")
+    print(_format_scoring(run_scoring(as_of)))
+    print(f"{'models':<10} {settings.models}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ml.registry import Registry
+    from ml.warehouse import sync_registry_tables
+
+    settings = get_settings()
+    registry = Registry(settings.models)
+    if args.action == "rollback":
+        if not args.offer:
+            raise CrmError("which offer? crm models rollback OFFER [--to VERSION]")
+        version = registry.rollback(args.offer, args.to)
+        sync_registry_tables(registry, settings)
+        print(f"{args.offer}: champion is now {version}")
+        return 0
+    offers = [args.offer] if args.offer else registry.offers()
+    if not offers:
+        print(f"no models yet in {registry.root}")
+    for offer in offers:
+        champion = registry.champion(offer)
+        print(f"{offer}")
+        for v in registry.versions(offer):
+            h = v["holdout"]
+            mark = "*" if v["version"] == champion else " "
+            print(
+                f"  {mark} {v['version']}  as of {v['metadata'].get('as_of')}  "
+                f"AUC {h.get('roc_auc') or float('nan'):.3f}  "
+                f"lift@10% {h.get('lift_at_10') or float('nan'):.2f}"
+            )
+        decisions = registry.decisions(offer)
+        if decisions:
+            last = decisions[-1]
+            print(
+                f"    last decision: {last['action']} {last.get('version', '')}: "
+                f"{last.get('reason')}"
+            )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ml.table import train_table
+
+    result = train_table(args.input, args.target, args.out, args.id)
+    h, lr = result["holdout"], result["logistic_regression"]
+    print(
+        f"Trained on {result['rows']['train']:,} rows ({result['rows']['train_positives']:,} "
+        f"positive), held out {result['rows']['holdout']:,}; tree {result['params']}"
+    )
+    print(
+        f"holdout AUC {h['roc_auc']:.3f}, lift@10% {h['lift_at_10']:.2f} "
+        f"(logistic regression: AUC {lr['roc_auc']:.3f}, lift@10% {lr['lift_at_10']:.2f})"
+    )
+    for rule in result["rules"][:10]:
+        print(
+            f"  {rule['rule_id']}  {rule['rate_train']:.0%} of {rule['support_train']:,}: "
+            f"{rule['words']}"
+        )
+    print(f"model, metrics and rules: {result['out']}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from ml.table import score_table
+
+    result = score_table(args.model, args.input, args.out, args.id)
+    bands = ", ".join(f"{k} {v:,}" for k, v in sorted(result["bands"].items()))
+    print(f"Scored {result['rows']:,} rows ({bands}) into {result['out']}")
     return 0
 
 
@@ -114,7 +243,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     cmd_generate(gen)
     print()
-    return cmd_run(argparse.Namespace(as_of=end, reload=False, full_refresh=False, json=False))
+    return cmd_run(
+        argparse.Namespace(
+            as_of=end, reload=False, full_refresh=False, json=False, train=False, no_ml=False
+        )
+    )
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -150,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--full-refresh", action="store_true", help="rebuild incremental models from scratch"
     )
+    run.add_argument(
+        "--train",
+        action="store_true",
+        help="retrain the target-customer models (default: only offers without one)",
+    )
+    run.add_argument("--no-ml", action="store_true", help="skip training and scoring")
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
     run.set_defaults(func=cmd_run)
 
@@ -158,6 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--end", default=None)
     demo.set_defaults(func=cmd_demo)
+
+    models = sub.add_parser("models", help="list model versions, or roll a champion back")
+    models.add_argument("action", nargs="?", choices=("list", "rollback"), default="list")
+    models.add_argument("offer", nargs="?", default=None)
+    models.add_argument("--offer", dest="offer_option", default=None)
+    models.add_argument("--to", default=None, help="rollback: the version to make champion")
+    models.set_defaults(func=cmd_models)
+
+    train = sub.add_parser("train", help="learn a target-customer tree from any customer table")
+    train.add_argument("--input", type=Path, required=True)
+    train.add_argument("--target", required=True, help="column holding 1/0, true/false, yes/no")
+    train.add_argument("--id", default=None, help="id column (must be unique)")
+    train.add_argument("--out", type=Path, required=True, help="folder for the model")
+    train.set_defaults(func=cmd_train)
+
+    score = sub.add_parser("score", help="score a customer table with a saved model")
+    score.add_argument("--model", type=Path, required=True)
+    score.add_argument("--input", type=Path, required=True)
+    score.add_argument("--out", type=Path, required=True, help="CSV or Parquet")
+    score.add_argument("--id", default=None)
+    score.set_defaults(func=cmd_score)
 
     af = sub.add_parser("airflow", help="run an Airflow command with this project's settings")
     af.add_argument("airflow_args", nargs=argparse.REMAINDER)
@@ -169,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
+    if getattr(args, "offer_option", None):
+        args.offer = args.offer_option
     try:
         return args.func(args)
     except CrmError as exc:

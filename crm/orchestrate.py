@@ -21,6 +21,8 @@ from crm.errors import CrmError
 from crm.settings import Settings, get_settings
 
 PIPELINE_DAG = "crm_pipeline"
+TRAINING_DAG = "train_target_models"
+SCORING_DAG = "score_target_customers"
 WRITER_POOL = "warehouse_writer"
 
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
@@ -69,23 +71,32 @@ def ensure_airflow(settings: Settings | None = None) -> None:
     marker.write_text(wanted + "\n")
 
 
-def run_pipeline(
+def run_dag(
+    dag_id: str,
     as_of: date,
-    reload: bool = False,
-    full_refresh: bool = False,
+    conf: dict,
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
-) -> dict:
-    """Run the pipeline DAG for `as_of` through Airflow; return the run summary."""
+) -> Path:
+    """One DAG run for `as_of` through `airflow dags test`; the path of its log.
+
+    The logical date is 02:00 UTC on the day after the as-of date, as the schedule would
+    give. Raises PipelineFailed naming the failed task and quoting the errors."""
     settings = settings or get_settings()
     ensure_airflow(settings)
     logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
-    conf = json.dumps({"as_of": as_of.isoformat(), "reload": reload, "full_refresh": full_refresh})
     logs = settings.airflow_home / "logs" / "crm_run"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{as_of.isoformat()}_{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-    cmd = [airflow_executable(), "dags", "test", PIPELINE_DAG, logical.isoformat(), "-c", conf]
-    requested_at = datetime.now(UTC).replace(tzinfo=None)
+    log_path = logs / f"{as_of.isoformat()}_{dag_id}_{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    cmd = [
+        airflow_executable(),
+        "dags",
+        "test",
+        dag_id,
+        logical.isoformat(),
+        "-c",
+        json.dumps({"as_of": as_of.isoformat(), **conf}),
+    ]
     started: dict[str, float] = {}
     last_state: dict[str, str] = {}
     with log_path.open("w") as log:
@@ -118,18 +129,54 @@ def run_pipeline(
     failed = [t for t, state in last_state.items() if state == "failed" and t != "record_failure"]
     if code != 0:
         raise PipelineFailed(
-            f"the {PIPELINE_DAG} run for {as_of} failed "
+            f"the {dag_id} run for {as_of} failed "
             f"(task: {', '.join(failed) or '?'})"
             f"\n{_error_excerpt(log_path)}\nFull log: {log_path}"
         )
-    summary_path = settings.reports / "last_run.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if summary.get("as_of") != as_of.isoformat() or datetime.fromisoformat(
-        summary.get("started_at", "1970-01-01")
-    ) < requested_at - timedelta(seconds=5):
-        raise PipelineFailed(f"the run ended but left no summary for {as_of}; log: {log_path}")
-    summary["airflow_log"] = str(log_path)
-    return summary
+    return log_path
+
+
+def _fresh_report(settings: Settings, name: str, as_of: date, since: datetime, log: Path) -> dict:
+    path = settings.reports / f"{name}.json"
+    if not path.exists() or path.stat().st_mtime < since.timestamp() - 5:
+        raise PipelineFailed(f"the run ended but wrote no {name}.json; log: {log}")
+    doc = json.loads(path.read_text())
+    if doc.get("as_of") != as_of.isoformat():
+        raise PipelineFailed(f"{name}.json is for {doc.get('as_of')}, not {as_of}; log: {log}")
+    doc["airflow_log"] = str(log)
+    return doc
+
+
+def run_pipeline(
+    as_of: date,
+    reload: bool = False,
+    full_refresh: bool = False,
+    settings: Settings | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run the pipeline DAG for `as_of` through Airflow; return the run summary."""
+    settings = settings or get_settings()
+    since = datetime.now(UTC)
+    log = run_dag(
+        PIPELINE_DAG, as_of, {"reload": reload, "full_refresh": full_refresh}, settings, echo
+    )
+    return _fresh_report(settings, "last_run", as_of, since, log)
+
+
+def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
+    """The training DAG (train, gate, record) for `as_of`; its summary."""
+    settings = settings or get_settings()
+    since = datetime.now(UTC)
+    log = run_dag(TRAINING_DAG, as_of, {}, settings, echo)
+    return _fresh_report(settings, "last_training", as_of, since, log)
+
+
+def run_scoring(as_of: date, settings: Settings | None = None, echo=print) -> dict:
+    """The scoring DAG (scores and audiences) for `as_of`; its summary."""
+    settings = settings or get_settings()
+    since = datetime.now(UTC)
+    log = run_dag(SCORING_DAG, as_of, {}, settings, echo)
+    return _fresh_report(settings, "last_scoring", as_of, since, log)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:

@@ -17,6 +17,31 @@ from crm.errors import BadInputError
 from crm.settings import Settings, get_settings
 
 
+def as_of_from_events(params: dict | None, triggering_asset_events=None) -> date:
+    """The as-of date of an asset-triggered run: the `as_of` param if given, else the one the
+    upstream run put in its asset event's extra (asset-triggered runs have no logical date)."""
+    explicit = (params or {}).get("as_of")
+    if explicit:
+        return parse_date(explicit)
+    dates = [
+        event.extra.get("as_of")
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if getattr(event, "extra", None) and event.extra.get("as_of")
+    ]
+    if not dates:
+        raise BadInputError("no as_of param and no as-of date in the triggering asset events")
+    return parse_date(max(dates))
+
+
+def write_report(settings: Settings, name: str, doc: dict) -> Path:
+    """A JSON report in CRM_HOME/reports (last_training.json, last_scoring.json, ...)."""
+    settings.reports.mkdir(parents=True, exist_ok=True)
+    path = settings.reports / f"{safe_name(name)}.json"
+    _atomic_write(path, json.dumps(doc, indent=2, default=str) + "\n")
+    return path
+
+
 def parse_date(value: str | date) -> date:
     if isinstance(value, date):
         return value

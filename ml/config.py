@@ -1,0 +1,67 @@
+"""The target-customer model settings (ml/config.yml), read once into a dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CONFIG_PATH = Path(__file__).with_name("config.yml")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    horizon_days: int
+    numeric: dict[str, str]
+    categorical: dict[str, str]
+    max_depth: tuple[int, ...]
+    min_samples_leaf_share: tuple[float, ...]
+    min_samples_leaf_floor: int
+    cv_folds: int
+    scoring: str
+    simplicity_sd: float
+    tuning_max_negatives: int
+    random_state: int
+    min_positives: int
+    min_negatives: int
+    min_holdout_auc: float
+    gate_metric: str
+    gate_tolerance: float
+    bands: tuple[float, ...]
+    audience: dict
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {**self.numeric, **self.categorical}
+
+    def with_features(self, numeric: dict[str, str], categorical: dict[str, str]) -> ModelConfig:
+        """The same settings for another table's columns (crm train on a user's file)."""
+        from dataclasses import replace
+
+        return replace(self, numeric=numeric, categorical=categorical)
+
+
+def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
+    doc = yaml.safe_load(path.read_text())
+    tree = doc["tree"]
+    return ModelConfig(
+        horizon_days=int(doc["horizon_days"]),
+        numeric=dict(doc["features"]["numeric"]),
+        categorical=dict(doc["features"]["categorical"]),
+        max_depth=tuple(tree["max_depth"]),
+        min_samples_leaf_share=tuple(tree["min_samples_leaf_share"]),
+        min_samples_leaf_floor=int(tree["min_samples_leaf_floor"]),
+        cv_folds=int(tree["cv_folds"]),
+        scoring=str(tree["scoring"]),
+        simplicity_sd=float(tree["simplicity_sd"]),
+        tuning_max_negatives=int(tree["tuning_max_negatives"]),
+        random_state=int(tree["random_state"]),
+        min_positives=int(doc["guards"]["min_positives"]),
+        min_negatives=int(doc["guards"]["min_negatives"]),
+        min_holdout_auc=float(doc["guards"]["min_holdout_auc"]),
+        gate_metric=str(doc["gate"]["metric"]),
+        gate_tolerance=float(doc["gate"]["tolerance"]),
+        bands=tuple(float(b) for b in doc["scoring"]["bands"]),
+        audience=dict(doc["audience"]),
+    )

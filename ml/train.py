@@ -1,0 +1,335 @@
+"""Train one target-customer tree: guards, tuning on a sample, one refit, holdout
+evaluation against two baselines, rules. Pure: frames in, a `TrainedModel` out.
+
+Tuning cross-validates depth and minimum leaf weight on a stratified sample of the
+training split only (every positive, at most `tuning_max_negatives` negatives weighted back
+to their share), picks the shallowest tree whose score is within one fold standard
+deviation of the best, then refits once on the whole training split. The holdout is a later
+time window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from ml.config import ModelConfig
+from ml.evaluate import gains_table, metrics
+from ml.pipeline import logistic_pipeline, tree_pipeline
+from ml.rules import Rule, extract_rules
+
+
+class TrainingStopped(Exception):
+    """A guard stopped training; the message says why. The current model stays."""
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    pipeline: object
+    numeric: list[str]
+    categorical: list[str]
+    labels: dict[str, str]
+    params: dict
+    cv: list[dict]
+    holdout: dict
+    baselines: dict
+    gains: pd.DataFrame
+    rules: list[Rule]
+    rows: dict
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def check_guards(x: pd.DataFrame, y: np.ndarray, config: ModelConfig, split: str) -> None:
+    """Stop with a clear message rather than train on data that cannot give a model."""
+    positives = int(np.sum(y))
+    negatives = int(len(y) - positives)
+    if len(y) == 0:
+        raise TrainingStopped(f"the {split} split is empty")
+    if positives == 0 or negatives == 0:
+        raise TrainingStopped(
+            f"the {split} split has one class only ({positives} positives, {negatives} negatives)"
+        )
+    if positives < config.min_positives:
+        raise TrainingStopped(
+            f"the {split} split has {positives} positives; at least "
+            f"{config.min_positives} are needed"
+        )
+    if negatives < config.min_negatives:
+        raise TrainingStopped(
+            f"the {split} split has {negatives} negatives; at least "
+            f"{config.min_negatives} are needed"
+        )
+    varying = [c for c in x.columns if x[c].nunique(dropna=False) > 1]
+    if not varying:
+        raise TrainingStopped(f"every feature of the {split} split is constant")
+
+
+def tuning_sample(y: np.ndarray, max_negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of every positive and a random subset of negatives, and weights that
+    give the negatives back their share (so rates and probabilities stay unbiased)."""
+    y = np.asarray(y, dtype=int)
+    positives = np.flatnonzero(y == 1)
+    negatives = np.flatnonzero(y == 0)
+    rng = np.random.default_rng(seed)
+    kept = (
+        negatives
+        if len(negatives) <= max_negatives
+        else rng.choice(negatives, size=max_negatives, replace=False)
+    )
+    rows = np.sort(np.concatenate([positives, kept]))
+    weights = np.where(y[rows] == 1, 1.0, len(negatives) / max(len(kept), 1))
+    return rows, weights
+
+
+def tune(x: pd.DataFrame, y: np.ndarray, numeric, categorical, config: ModelConfig):
+    """Cross-validate the grid on the tuning sample; return the chosen params and the table."""
+    rows, weights = tuning_sample(y, config.tuning_max_negatives, config.random_state)
+    xs, ys = x.iloc[rows], np.asarray(y)[rows]
+    folds = min(config.cv_folds, int(ys.sum()), int(len(ys) - ys.sum()))
+    grid = {
+        "tree__max_depth": list(config.max_depth),
+        "tree__min_weight_fraction_leaf": list(config.min_samples_leaf_share),
+    }
+    search = GridSearchCV(
+        tree_pipeline(numeric, categorical, config.random_state),
+        grid,
+        scoring=config.scoring,
+        cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=config.random_state),
+        refit=False,
+        n_jobs=2,
+        error_score="raise",
+    )
+    search.fit(xs, ys, tree__sample_weight=weights)
+    results = pd.DataFrame(search.cv_results_)
+    table = [
+        {
+            "max_depth": int(r["param_tree__max_depth"]),
+            "min_weight_fraction_leaf": float(r["param_tree__min_weight_fraction_leaf"]),
+            "score": float(r["mean_test_score"]),
+            "score_sd": float(r["std_test_score"]),
+        }
+        for _, r in results.iterrows()
+    ]
+    best = max(table, key=lambda t: t["score"])
+    # people read these trees: the shallowest tree within `simplicity_sd` fold standard
+    # deviations of the best, then the one with the largest leaves
+    floor = best["score"] - config.simplicity_sd * best["score_sd"]
+    near = [t for t in table if t["score"] >= floor]
+    chosen = min(near, key=lambda t: (t["max_depth"], -t["min_weight_fraction_leaf"]))
+    params = {
+        "max_depth": chosen["max_depth"],
+        "min_weight_fraction_leaf": chosen["min_weight_fraction_leaf"],
+    }
+    return params, table, {"tuning_rows": int(len(rows)), "tuning_positives": int(ys.sum())}
+
+
+def train_model(
+    name: str,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+    config: ModelConfig,
+) -> TrainedModel:
+    numeric = [c for c in config.numeric if c in x_train.columns]
+    categorical = [c for c in config.categorical if c in x_train.columns]
+    x_train, x_holdout = x_train[numeric + categorical], x_holdout[numeric + categorical]
+    y_train, y_holdout = np.asarray(y_train, dtype=int), np.asarray(y_holdout, dtype=int)
+    check_guards(x_train, y_train, config, "training")
+    check_guards(x_holdout, y_holdout, config, "holdout")
+    seconds = {}
+
+    started = time.perf_counter()
+    params, cv, sample = tune(x_train, y_train, numeric, categorical, config)
+    seconds["tuning"] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
+    pipeline = tree_pipeline(numeric, categorical, config.random_state, **params)
+    pipeline.fit(x_train, y_train)
+    seconds["refit"] = round(time.perf_counter() - started, 2)
+
+    scores = pipeline.predict_proba(x_holdout)[:, 1]
+    holdout = metrics(y_holdout, scores)
+    if not holdout["roc_auc"] >= config.min_holdout_auc:
+        raise TrainingStopped(
+            f"the tree does not separate adopters on the holdout (AUC {holdout['roc_auc']:.3f}, "
+            f"at least {config.min_holdout_auc} needed)"
+        )
+
+    started = time.perf_counter()
+    rows, weights = tuning_sample(y_train, config.tuning_max_negatives, config.random_state)
+    logistic = logistic_pipeline(numeric, categorical, config.random_state)
+    logistic.fit(x_train.iloc[rows], y_train[rows], logistic__sample_weight=weights)
+    baselines = {
+        "logistic_regression": metrics(y_holdout, logistic.predict_proba(x_holdout)[:, 1]),
+        "base_rate": metrics(y_holdout, np.full(len(y_holdout), y_train.mean())),
+    }
+    seconds["baselines"] = round(time.perf_counter() - started, 2)
+
+    rules = extract_rules(
+        pipeline, numeric, categorical, config.labels, x_train, y_train, x_holdout, y_holdout
+    )
+    # calibration of the leaf rates: how far each leaf's holdout rate is from its training
+    # rate, weighted by holdout customers
+    pairs = [
+        (r.rate_train, r.rate_holdout, r.support_holdout)
+        for r in rules
+        if r.rate_holdout is not None
+    ]
+    if pairs:
+        total = sum(w for _, _, w in pairs)
+        holdout["leaf_rate_error"] = sum(abs(a - b) * w for a, b, w in pairs) / total
+    return TrainedModel(
+        name=name,
+        pipeline=pipeline,
+        numeric=numeric,
+        categorical=categorical,
+        labels={c: config.labels.get(c, c) for c in numeric + categorical},
+        params=params,
+        cv=cv,
+        holdout=holdout,
+        baselines=baselines,
+        gains=gains_table(y_holdout, scores),
+        rules=rules,
+        rows={
+            "train": int(len(y_train)),
+            "train_positives": int(y_train.sum()),
+            "holdout": int(len(y_holdout)),
+            "holdout_positives": int(y_holdout.sum()),
+            **sample,
+        },
+        seconds=seconds,
+    )
+
+
+# --------------------------------------------------------------------------- the weekly job
+
+
+def _upstream_failure(con, as_of) -> str | None:
+    """Why the warehouse cannot be trusted for `as_of`, if it cannot."""
+    row = con.execute(
+        "SELECT status FROM audit.pipeline_runs WHERE as_of = ? ORDER BY started_at DESC LIMIT 1",
+        [as_of],
+    ).fetchone()
+    if row is None:
+        return f"no pipeline run for {as_of} in audit.pipeline_runs"
+    if row[0] != "success":
+        return f"the last pipeline run for {as_of} is {row[0]}"
+    return None
+
+
+def train_offers(
+    as_of, run_id: str | None = None, settings=None, config=None, offers: list[str] | None = None
+) -> dict:
+    """Train a challenger per offer on the time-based split, gate it against the champion on
+    the same holdout, record everything in the registry and the warehouse."""
+    from crm.settings import get_settings
+    from crm.warehouse import session
+    from ml import features
+    from ml.config import load_config
+    from ml.registry import Registry, gate, load_model, save_model
+    from ml.warehouse import write_training_results
+
+    settings = settings or get_settings()
+    config = config or load_config()
+    registry = Registry(settings.models)
+    train_date, holdout_date = features.split_dates(as_of, config.horizon_days)
+    summary: dict = {
+        "as_of": str(as_of),
+        "train_date": str(train_date),
+        "holdout_date": str(holdout_date),
+        "offers": {},
+    }
+    with session(read_only=True, settings=settings) as con:
+        problem = _upstream_failure(con, as_of)
+        offer_ids = offers or features.offers(con)
+        frames = (
+            {}
+            if problem
+            else {
+                offer: (
+                    features.labelled_frame(con, train_date, offer, config),
+                    features.labelled_frame(con, holdout_date, offer, config),
+                )
+                for offer in offer_ids
+            }
+        )
+    for offer in offer_ids:
+        outcome: dict = {"champion_before": registry.champion(offer)}
+        summary["offers"][offer] = outcome
+        if problem:
+            outcome.update(status="stopped", reason=f"data quality: {problem}")
+            registry.record(offer, {"action": "stopped", "reason": outcome["reason"]})
+            continue
+        train, holdout = frames[offer]
+        try:
+            model = train_model(
+                offer, train, train.adopted.to_numpy(), holdout, holdout.adopted.to_numpy(), config
+            )
+        except TrainingStopped as exc:
+            outcome.update(status="stopped", reason=str(exc))
+            registry.record(offer, {"action": "stopped", "reason": str(exc)})
+            continue
+        version_dir = save_model(
+            model,
+            registry.new_version_dir(offer),
+            {
+                "offer": offer,
+                "as_of": str(as_of),
+                "train_date": str(train_date),
+                "holdout_date": str(holdout_date),
+                "horizon_days": config.horizon_days,
+                "run_id": run_id,
+            },
+        )
+        champion_metrics = None
+        champion_dir = registry.champion_dir(offer)
+        if champion_dir is not None:
+            try:
+                old, _ = load_model(champion_dir)
+                scores = old.predict_proba(holdout[model.features])[:, 1]
+                from ml.evaluate import metrics as holdout_metrics
+
+                champion_metrics = holdout_metrics(holdout.adopted.to_numpy(), scores)
+            except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
+                outcome["champion_unusable"] = f"{type(exc).__name__}: {exc}"
+        promoted, reason = gate(
+            model.holdout, champion_metrics, config.gate_metric, config.gate_tolerance
+        )
+        if "champion_unusable" in outcome:
+            promoted, reason = (
+                True,
+                f"the champion cannot be evaluated: {outcome['champion_unusable']}",
+            )
+        if promoted:
+            registry.promote(offer, version_dir.name, reason)
+        else:
+            registry.record(
+                offer, {"action": "rejected", "version": version_dir.name, "reason": reason}
+            )
+        outcome.update(
+            status="promoted" if promoted else "rejected",
+            reason=reason,
+            version=version_dir.name,
+            champion=registry.champion(offer),
+            holdout={k: model.holdout[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
+            champion_holdout=None
+            if champion_metrics is None
+            else {k: champion_metrics[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
+            logistic_lift_at_10=model.baselines["logistic_regression"]["lift_at_10"],
+            params=model.params,
+            top_rule=model.rules[0].words if model.rules else None,
+            rows=model.rows,
+            seconds=model.seconds,
+        )
+    write_training_results(registry, summary, settings)
+    return summary

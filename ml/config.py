@@ -25,7 +25,7 @@ class ModelConfig:
     random_state: int
     min_positives: int
     min_negatives: int
-    min_holdout_auc: float
+    min_holdout_top_z: float
     gate_metric: str
     gate_tolerance: float
     bands: tuple[float, ...]
@@ -59,7 +59,7 @@ def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
         random_state=int(tree["random_state"]),
         min_positives=int(doc["guards"]["min_positives"]),
         min_negatives=int(doc["guards"]["min_negatives"]),
-        min_holdout_auc=float(doc["guards"]["min_holdout_auc"]),
+        min_holdout_top_z=float(doc["guards"]["min_holdout_top_z"]),
         gate_metric=str(doc["gate"]["metric"]),
         gate_tolerance=float(doc["gate"]["tolerance"]),
         bands=tuple(float(b) for b in doc["scoring"]["bands"]),

@@ -107,7 +107,7 @@ def train_table(input_path: Path, target: str, out: Path, id_column: str | None 
     # a user's table can be small: keep the guards, but scaled to what such tables hold
     from dataclasses import replace
 
-    config = replace(config, min_positives=min(config.min_positives, 10), min_holdout_auc=0.5)
+    config = replace(config, min_positives=min(config.min_positives, 10))
     train_rows, holdout_rows = train_test_split(
         np.arange(len(frame)), test_size=0.2, stratify=y, random_state=config.random_state
     )

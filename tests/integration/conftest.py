@@ -33,7 +33,7 @@ def pipeline(tmp_path_factory):
         "--quiet",
         home=home,
     )
-    proc = run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    proc = run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home)
     manifest = json.loads((home / "landing" / "_generation.json").read_text())
     return {"home": home, "stdout": proc.stdout, "manifest": manifest}
 
@@ -42,3 +42,23 @@ def copy_home(pipeline, tmp_path: Path) -> Path:
     target = tmp_path / "home"
     shutil.copytree(pipeline["home"], target)
     return target
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """A clean 20,000-customer CRM after `crm run` with training and scoring, as of the
+    generator's end date (so the model windows are the planted adoption windows)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    run_crm(
+        "generate",
+        "--customers",
+        "20000",
+        "--seed",
+        "42",
+        "--end",
+        END.isoformat(),
+        "--quiet",
+        home=home,
+    )
+    proc = run_crm("run", "--as-of", END.isoformat(), home=home)
+    return {"home": home, "stdout": proc.stdout, "as_of": END}

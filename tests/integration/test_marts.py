@@ -230,7 +230,7 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
     earlier = AS_OF - timedelta(days=30)
     # a run for an earlier date after a later one rebuilds the facts for that date, and does
     # not replace the BI snapshot of the later date
-    run_crm("run", "--as-of", earlier.isoformat(), home=home)
+    run_crm("run", "--as-of", earlier.isoformat(), "--no-ml", home=home)
     from crm.bi_snapshot import published_as_of
 
     assert published_as_of(home / "warehouse" / "bi" / "crm_marts.duckdb") == AS_OF.isoformat()
@@ -256,7 +256,7 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
     (home / "landing" / "products" / "products_fix.csv").write_text(
         "product_id,name,category,list_price,unit_cost,is_offer\nP010,Fixed,home,39.99,1.00,false\n"
     )
-    run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+    run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home)
     assert scalar(home, "SELECT count(*) FROM marts.fct_transactions") == scalar(
         home, "SELECT count(*) FROM staging.stg_crm__transactions"
     )
@@ -269,7 +269,7 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
     incremental = {t: fact_checksum(home, t) for t in ("fct_transactions", "fct_interactions")}
     revenue = scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers")
 
-    run_crm("run", "--as-of", AS_OF.isoformat(), "--full-refresh", home=home)
+    run_crm("run", "--as-of", AS_OF.isoformat(), "--full-refresh", "--no-ml", home=home)
     assert {t: fact_checksum(home, t) for t in incremental} == incremental
     assert scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers") == revenue
 
@@ -332,7 +332,7 @@ def test_a_bi_reader_never_sees_a_partial_snapshot_during_a_run(pipeline, tmp_pa
     }
     try:
         time.sleep(2)
-        run_crm("run", "--as-of", AS_OF.isoformat(), home=home)
+        run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home)
         time.sleep(1)
     finally:
         stop.touch()

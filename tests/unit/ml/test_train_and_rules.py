@@ -1,0 +1,106 @@
+"""Training finds a planted rule, states it in words and in SQL that agree with the tree,
+and stops with a clear message when the data cannot give a model."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+from ml.train import TrainingStopped, train_model
+from tests.unit.ml.conftest import planted_frame
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from dataclasses import replace
+
+    from ml.config import load_config
+
+    config = replace(
+        load_config().with_features(
+            {"age": "age", "spend": "monthly spend", "noise": "noise"}, {"job": "occupation"}
+        ),
+        tuning_max_negatives=5_000,
+    )
+    x_train, y_train = planted_frame(20_000, seed=1)
+    x_hold, y_hold = planted_frame(10_000, seed=2)
+    return train_model("demo", x_train, y_train, x_hold, y_hold, config), x_train, x_hold
+
+
+def test_the_top_rule_is_the_planted_segment(trained):
+    model, _, _ = trained
+    top = model.rules[0]
+    assert "occupation = sales" in top.words
+    assert "age" in top.words and "monthly spend" in top.words
+    assert top.rate_train == pytest.approx(0.9, abs=0.05)
+    assert top.rate_holdout == pytest.approx(0.9, abs=0.06)
+    assert top.lift > 5
+
+
+def test_every_rule_predicate_selects_exactly_its_leaf(trained):
+    """The SQL of each rule, run by DuckDB on the raw columns, picks the rows the tree puts
+    in that rule's leaf: words and SQL describe the model, not an approximation of it."""
+    model, x_train, x_hold = trained
+    tree = model.pipeline.named_steps["tree"]
+    for frame in (x_train, x_hold):
+        leaves = tree.apply(model.pipeline[:-1].transform(frame[model.features]))
+        con = duckdb.connect()
+        con.register("features", frame)
+        for rule in model.rules:
+            ids = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT customer_id FROM features WHERE {rule.sql}"
+                ).fetchall()
+            }
+            expected = set(frame.customer_id[leaves == rule.leaf])
+            assert ids == expected, rule.words
+
+
+def test_rules_cover_every_training_row_once(trained):
+    model, x_train, _ = trained
+    assert sum(r.support_train for r in model.rules) == len(x_train)
+    assert [r.rule_id for r in model.rules] == [f"R{i:02d}" for i in range(1, len(model.rules) + 1)]
+    rates = [r.rate_train for r in model.rules]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_the_tree_beats_the_baselines_and_is_shallow(trained):
+    model, _, _ = trained
+    assert model.holdout["lift_at_10"] > model.baselines["base_rate"]["lift_at_10"]
+    assert model.holdout["top_decile_z"] > 2
+    assert model.params["max_depth"] <= 6
+    assert model.rows["tuning_rows"] < model.rows["train"]  # tuned on a sample
+    assert len(model.gains) == 10 and model.gains.customers.sum() == model.rows["holdout"]
+
+
+def test_one_class_stops_training(small_config):
+    x, _ = planted_frame(2_000, seed=3)
+    with pytest.raises(TrainingStopped, match="one class only"):
+        train_model("x", x, np.zeros(len(x)), x, np.zeros(len(x)), small_config)
+
+
+def test_too_few_positives_stops_training(small_config):
+    x, _ = planted_frame(2_000, seed=3)
+    y = np.zeros(len(x))
+    y[:5] = 1
+    with pytest.raises(TrainingStopped, match="5 positives; at least 30"):
+        train_model("x", x, y, x, y, small_config)
+
+
+def test_a_constant_feature_frame_stops_training(small_config):
+    x, y = planted_frame(2_000, seed=3)
+    constant = x.assign(age=1.0, spend=1.0, noise=0.0, job="sales")
+    with pytest.raises(TrainingStopped, match="constant"):
+        train_model("x", constant, y, constant, y, small_config)
+
+
+def test_a_tree_no_better_than_chance_is_not_a_model(small_config):
+    x, _ = planted_frame(4_000, seed=4)
+    xh, _ = planted_frame(4_000, seed=6)
+    rng = np.random.default_rng(5)
+    y = (rng.random(len(x)) < 0.1).astype(int)  # unrelated to the features
+    yh = (rng.random(len(xh)) < 0.1).astype(int)
+    with pytest.raises(TrainingStopped, match="not clearly better than no model"):
+        train_model("x", x, y, xh, yh, small_config)

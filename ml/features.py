@@ -37,28 +37,32 @@ def offers(con) -> list[str]:
     ]
 
 
-def labelled_frame(con, feature_date: date, offer: str, config: ModelConfig) -> pd.DataFrame:
-    """Features on `feature_date` of the customers eligible for `offer` then, with `adopted`."""
-    frame = con.execute(
-        """
-        SELECT f.*, l.adopted
-        FROM marts.fct_customer_features AS f
-        JOIN marts.fct_offer_labels AS l USING (as_of_date, customer_id)
-        WHERE f.as_of_date = ? AND l.offer_id = ?
-        ORDER BY f.customer_id
-        """,
-        [feature_date, offer],
-    ).df()
-    return _typed(frame, config)
-
-
-def scoring_frame(con, as_of: date, config: ModelConfig) -> pd.DataFrame:
-    """Features on the as-of date of every customer known then."""
+def feature_frame(con, feature_date: date, config: ModelConfig) -> pd.DataFrame:
+    """Features on `feature_date` of every customer known then."""
     frame = con.execute(
         "SELECT * FROM marts.fct_customer_features WHERE as_of_date = ? ORDER BY customer_id",
-        [as_of],
+        [feature_date],
     ).df()
     return _typed(frame, config)
+
+
+def labels(con, feature_date: date, offer: str) -> pd.DataFrame:
+    """customer_id and adopted, for the customers eligible for `offer` on `feature_date`."""
+    return con.execute(
+        "SELECT customer_id, adopted FROM marts.fct_offer_labels "
+        "WHERE as_of_date = ? AND offer_id = ?",
+        [feature_date, offer],
+    ).df()
+
+
+def labelled_frame(con, feature_date: date, offer: str, config: ModelConfig) -> pd.DataFrame:
+    """Features on `feature_date` of the customers eligible for `offer` then, with `adopted`."""
+    return with_labels(feature_frame(con, feature_date, config), labels(con, feature_date, offer))
+
+
+def with_labels(features: pd.DataFrame, offer_labels: pd.DataFrame) -> pd.DataFrame:
+    """The eligible customers' features with their label (an inner join on customer_id)."""
+    return features.merge(offer_labels, on="customer_id", how="inner", sort=True)
 
 
 def adopters(con, offer: str, as_of: date) -> set[str]:

@@ -104,7 +104,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
     summary: dict = {"as_of": str(as_of), "offers": {}}
     scored_frames, audience_frames = [], []
     with session(read_only=True, settings=settings) as con:
-        frame = features.scoring_frame(con, as_of, config)
+        frame = features.feature_frame(con, as_of, config)
         margins = dict(
             con.execute(
                 "SELECT product_id, CAST(list_price - coalesce(unit_cost, 0) AS DOUBLE) FROM "

@@ -276,17 +276,17 @@ def train_offers(
     with session(read_only=True, settings=settings) as con:
         problem = _upstream_failure(con, as_of) if check_upstream else None
         offer_ids = offers or features.offers(con)
-        frames = (
-            {}
-            if problem
-            else {
+        if not problem:
+            # the features once per date; each offer only adds its labels
+            train_features = features.feature_frame(con, train_date, config)
+            holdout_features = features.feature_frame(con, holdout_date, config)
+            offer_labels = {
                 offer: (
-                    features.labelled_frame(con, train_date, offer, config),
-                    features.labelled_frame(con, holdout_date, offer, config),
+                    features.labels(con, train_date, offer),
+                    features.labels(con, holdout_date, offer),
                 )
                 for offer in offer_ids
             }
-        )
     for offer in offer_ids:
         outcome: dict = {"champion_before": registry.champion(offer)}
         summary["offers"][offer] = outcome
@@ -294,7 +294,8 @@ def train_offers(
             outcome.update(status="stopped", reason=f"data quality: {problem}")
             registry.record(offer, {"action": "stopped", "reason": outcome["reason"]})
             continue
-        train, holdout = frames[offer]
+        train = features.with_labels(train_features, offer_labels[offer][0])
+        holdout = features.with_labels(holdout_features, offer_labels[offer][1])
         try:
             model = train_model(
                 offer, train, train.adopted.to_numpy(), holdout, holdout.adopted.to_numpy(), config
@@ -319,11 +320,10 @@ def train_offers(
         champion_dir = registry.champion_dir(offer)
         if champion_dir is not None:
             try:
-                old, _ = load_model(champion_dir)
-                scores = old.predict_proba(holdout[model.features])[:, 1]
-                from ml.evaluate import metrics as holdout_metrics
-
-                champion_metrics = holdout_metrics(holdout.adopted.to_numpy(), scores)
+                old, old_meta = load_model(champion_dir)
+                columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
+                scores = old.predict_proba(holdout[columns])[:, 1]
+                champion_metrics = metrics(holdout.adopted.to_numpy(), scores)
             except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
                 outcome["champion_unusable"] = f"{type(exc).__name__}: {exc}"
         promoted, reason = gate(

@@ -1,6 +1,6 @@
 {#- Every delivered version of every customer record (no as-of filter, no dedupe), for
     models that need a customer as they were on some past date (the feature mart). -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view', tags=['ml']) }}
 
 with
 

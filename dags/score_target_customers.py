@@ -1,14 +1,15 @@
 """
 ## score_target_customers
 
-Daily, after each successful pipeline run (the `crm_warehouse_models` asset) or on demand:
-score every eligible customer (not opted out, not an adopter of the offer yet) with each
-offer's champion tree into `ml.customer_scores`, and hand the chosen audience to activation
-in `ml.offer_audiences` (the cut is in ml/config.yml: top n, threshold or positive expected
+Daily, after each successful pipeline run (the `crm_warehouse_models` asset), after each
+training run (`crm_target_models`: a new champion scores at once) or on demand: score
+every eligible customer (not opted out, not an adopter of the offer yet) with each offer's
+champion tree into `ml.customer_scores`, and hand the chosen audience to activation in
+`ml.offer_audiences` (the cut is in ml/config.yml: top n, threshold or positive expected
 value).
 
-**As-of date**: the `as_of` param when given, otherwise the one the pipeline run carried in
-its asset event (asset-triggered runs have no logical date).
+**As-of date**: the `as_of` param when given, otherwise the one the upstream run carried
+in its asset event (asset-triggered runs have no logical date); the later one if both fired.
 """
 
 from datetime import timedelta
@@ -16,11 +17,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from crm.assets import AUDIENCES, WAREHOUSE_MODELS
+from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
 
 
 @dag(
-    schedule=[WAREHOUSE_MODELS],
+    schedule=(WAREHOUSE_MODELS | TARGET_MODELS),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -84,3 +84,16 @@ def test_a_failed_run_is_recorded_whatever_task_failed(dagbag):
     record = dag.get_task("record_failure")
     assert record.trigger_rule == "one_failed"
     assert record.upstream_task_ids == {t.task_id for t in dag.tasks} - {"record_failure"}
+
+
+def test_models_are_trained_weekly_and_scoring_follows_the_pipeline_and_training(dagbag):
+    from airflow.sdk.definitions.asset import AssetAny
+
+    train = dagbag.dags["train_target_models"]
+    assert train.timetable.expression == "0 4 * * 1"
+    assert [a.name for a in train.get_task("train_and_gate").outlets] == ["crm_target_models"]
+    score = dagbag.dags["score_target_customers"]
+    condition = score.timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    assert {a.name for a in condition.objects} == {"crm_warehouse_models", "crm_target_models"}
+    assert [a.name for a in score.get_task("score").outlets] == ["crm_audiences"]

@@ -116,7 +116,8 @@ INTERACTION_TYPES = (
 )
 TRANSACTION_STATUSES = ("completed", "refunded", "cancelled")
 CAMPAIGN_STATUSES = ("draft", "pending_approval", "approved", "running", "completed", "cancelled")
-MEMBER_GROUPS = ("target", "control")
+#: `holdout` is accepted for `control`: it is what our audience releases call the group
+MEMBER_GROUPS = ("target", "control", "holdout")
 OPPORTUNITY_STATUSES = ("open", "won", "lost", "suspended", "terminated")
 STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 

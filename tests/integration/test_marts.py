@@ -17,7 +17,8 @@ from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, copy_home
 
-pytestmark = pytest.mark.integration
+# the tests sharing a session fixture run in one worker, so it is built once
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline")]
 
 MARTS = (
     "dim_customers",
@@ -31,6 +32,7 @@ MARTS = (
     "fct_sales_performance_quarterly",
     "fct_campaign_performance",
     "fct_campaign_roi_rollup",
+    "fct_campaign_lift",
 )
 
 

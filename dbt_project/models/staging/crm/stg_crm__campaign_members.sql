@@ -19,7 +19,11 @@ renamed as (
         trim(campaign_id) as campaign_id,
         trim(customer_id) as customer_id,
         added_at,
-        coalesce(lower(nullif(trim(member_group), '')), 'target') as member_group,
+        -- `holdout` (what our audience releases call it) is the CRM's control group
+        case lower(nullif(trim(member_group), ''))
+            when 'holdout' then 'control'
+            else coalesce(lower(nullif(trim(member_group), '')), 'target')
+        end as member_group,
         nullif(trim(source), '') as member_source,
         -- a response after the as-of date had not happened yet
         case when responded_at < {{ as_of_cutoff() }} then responded_at end as responded_at,

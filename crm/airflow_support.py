@@ -17,3 +17,15 @@ def fail_fast_on_bad_input() -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+def connection_url(conn_id: str) -> str | None:
+    """The URI of an Airflow connection (metadata database, secrets backend or
+    AIRFLOW_CONN_* variable), or None when it is not defined. Call inside a task."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id).get_uri()
+    except AirflowNotFoundException:
+        return None

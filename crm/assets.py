@@ -17,3 +17,5 @@ BI_SNAPSHOT = Asset(name="crm_bi_snapshot", uri="crm://warehouse/bi_snapshot")
 TARGET_MODELS = Asset(name="crm_target_models", uri="crm://models/target_customers")
 #: Scores and audiences of a scoring run (ml.customer_scores, ml.offer_audiences).
 AUDIENCES = Asset(name="crm_audiences", uri="crm://ml/audiences")
+#: Audience releases published (files, warehouse, CRM database) and the run report.
+PUBLISHED_AUDIENCES = Asset(name="crm_published_audiences", uri="crm://activation/audiences")

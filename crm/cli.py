@@ -130,8 +130,32 @@ def _format_scoring(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _format_activation(summary: dict) -> str:
+    lines = [f"Audiences released for {summary['as_of']} (CRM database: {summary['crm_db']}):"]
+    for offer, o in summary["offers"].items():
+        m = o["manifest"]
+        reasons = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in m["suppressed"].items() if v)
+        diff = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in m["diff"].items() if v)
+        state = "new release" if o.get("files", {}).get("written") else "unchanged"
+        lines.append(
+            f"  {offer:<12} {m['row_count']:,} released ({m['target']:,} target, "
+            f"{m['holdout']:,} holdout), {state}; suppressed {m['suppressed_total']:,}"
+            + (f" ({reasons})" if reasons else "")
+            + (f"; diff: {diff}" if diff else "")
+        )
+        if "crm_db" in o and "skipped" in o["crm_db"]:
+            lines.append(f"  {'':<12} CRM database: skipped, {o['crm_db']['skipped']}")
+        elif "crm_db" in o:
+            db = o["crm_db"]
+            lines.append(
+                f"  {'':<12} CRM database: {db['inserted']:,} inserted, {db['updated']:,} "
+                f"updated, {db['deleted']:,} deleted, {db['failed']:,} refused"
+            )
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from crm.orchestrate import run_pipeline, run_scoring, run_training
+    from crm.orchestrate import run_activation, run_pipeline, run_scoring, run_training
     from crm.runs import format_summary, parse_date
 
     settings = get_settings()
@@ -152,7 +176,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(_format_training(run_training(as_of)))
     print("\nScoring customers (score_target_customers)...")
     print(_format_scoring(run_scoring(as_of)))
+    print("\nPublishing the audiences (activate_audiences)...")
+    activation = run_activation(as_of)
+    print(_format_activation(activation))
     print(f"{'models':<10} {settings.models}")
+    print(f"{'audiences':<10} {settings.audiences}")
+    print(f"{'report':<10} {activation['report']}")
     return 0
 
 

@@ -23,6 +23,7 @@ from crm.settings import Settings, get_settings
 PIPELINE_DAG = "crm_pipeline"
 TRAINING_DAG = "train_target_models"
 SCORING_DAG = "score_target_customers"
+ACTIVATION_DAG = "activate_audiences"
 WRITER_POOL = "warehouse_writer"
 
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
@@ -177,6 +178,14 @@ def run_scoring(as_of: date, settings: Settings | None = None, echo=print) -> di
     since = datetime.now(UTC)
     log = run_dag(SCORING_DAG, as_of, {}, settings, echo)
     return _fresh_report(settings, "last_scoring", as_of, since, log)
+
+
+def run_activation(as_of: date, settings: Settings | None = None, echo=print) -> dict:
+    """The activation DAG (releases, destinations, run report) for `as_of`; its summary."""
+    settings = settings or get_settings()
+    since = datetime.now(UTC)
+    log = run_dag(ACTIVATION_DAG, as_of, {}, settings, echo)
+    return _fresh_report(settings, "last_activation", as_of, since, log)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:

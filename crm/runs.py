@@ -38,7 +38,7 @@ def write_report(settings: Settings, name: str, doc: dict) -> Path:
     """A JSON report in CRM_HOME/reports (last_training.json, last_scoring.json, ...)."""
     settings.reports.mkdir(parents=True, exist_ok=True)
     path = settings.reports / f"{safe_name(name)}.json"
-    _atomic_write(path, json.dumps(doc, indent=2, default=str) + "\n")
+    atomic_write(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path
 
 
@@ -180,7 +180,7 @@ def finish_run(
     text = json.dumps(summary, indent=2) + "\n"
     path = runs_dir / f"{safe_name(run['run_id'])}.json"
     path.write_text(text)
-    _atomic_write(settings.reports / "last_run.json", text)
+    atomic_write(settings.reports / "last_run.json", text)
     summary["summary_file"] = str(path)
     return summary
 
@@ -200,7 +200,7 @@ def fail_run(run_id: str | None, settings: Settings | None = None) -> None:
         )
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)

@@ -36,6 +36,8 @@ class Settings:
     #: How far after the load time a timestamp may lie before it counts as a future date
     #: (exports written in a local time zone, clocks a little ahead).
     future_tolerance: timedelta
+    #: The CRM database audiences are published to (None: that destination is off).
+    crm_db_url: str | None = None
 
     @property
     def repo(self) -> Path:
@@ -118,4 +120,6 @@ def get_settings() -> Settings:
         duckdb_threads=int(os.environ.get("CRM_DUCKDB_THREADS") or os.cpu_count() or 2),
         duckdb_memory_limit=os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "4GB"),
         future_tolerance=timedelta(hours=float(os.environ.get("CRM_FUTURE_TOLERANCE_HOURS", 24))),
+        # (the activate_audiences task falls back on the Airflow connection `crm_db`)
+        crm_db_url=os.environ.get("CRM_DB_URL") or None,
     )

@@ -97,3 +97,10 @@ def test_models_are_trained_weekly_and_scoring_follows_the_pipeline_and_training
     assert isinstance(condition, AssetAny)
     assert {a.name for a in condition.objects} == {"crm_warehouse_models", "crm_target_models"}
     assert [a.name for a in score.get_task("score").outlets] == ["crm_audiences"]
+
+
+def test_activation_follows_scoring(dagbag):
+    dag = dagbag.dags["activate_audiences"]
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {"crm_audiences"}
+    assert [a.name for a in dag.get_task("publish").outlets] == ["crm_published_audiences"]
+    assert "publish" in dag.get_task("write_run_report").upstream_task_ids

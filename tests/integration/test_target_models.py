@@ -15,7 +15,8 @@ from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 
-pytestmark = pytest.mark.integration
+# the tests sharing a session fixture run in one worker, so it is built once
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo")]
 
 PREMIUM_SEGMENT = (
     "age between 20 and 30 and occupation = 'sales' "
@@ -40,6 +41,7 @@ def test_the_run_trains_gates_and_scores_through_airflow(demo):
         "crm_pipeline": "success",
         "train_target_models": "success",
         "score_target_customers": "success",
+        "activate_audiences": "success",
     }
     out = demo["stdout"]
     assert "OFFER-PREM   promoted" in out and "OFFER-INS    promoted" in out

@@ -1,0 +1,306 @@
+"""The run report: one self-contained HTML page per run, readable without a server.
+
+Per offer it shows the champion's segment rules, the gains chart of its holdout, the list
+that went out (size, target and holdout, suppression counts per reason, the diff against
+the previous release), and the lift of the offer's finished campaigns. Charts are inline
+SVG drawn here, so the page needs no script, font or file from anywhere else.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1d2430;
+max-width:72rem}
+h1{font-size:1.5rem}
+h2{font-size:1.25rem;border-bottom:2px solid #d8dee9;padding-bottom:.3rem;margin-top:2.5rem}
+h3{font-size:1rem;margin-bottom:.4rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
+th,td{border:1px solid #d8dee9;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef1f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:flex;gap:2rem;flex-wrap:wrap} .muted{color:#6b7585}
+svg text{font-size:11px;fill:#1d2430}
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _pct(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def _num(value, digits: int = 0) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:,.{digits}f}"
+
+
+def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), cls="") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>"
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def gains_chart(gains: pd.DataFrame, width: int = 420, height: int = 240) -> str:
+    """Cumulative capture by decile against the diagonal of a random list, with the
+    decile's lift as bars."""
+    left, bottom, top, right = 40, 30, 10, 10
+    w, h = width - left - right, height - top - bottom
+    n = len(gains)
+    points = [(left, top + h)] + [
+        (left + w * (i + 1) / n, top + h - h * float(c))
+        for i, c in enumerate(gains["cumulative_capture"])
+    ]
+    max_lift = max(float(gains["lift"].max()), 1.0)
+    bars = "".join(
+        f'<rect class="lift-bar" x="{left + w * i / n + 2:.1f}" '
+        f'y="{top + h - h * 0.5 * float(lift) / max_lift:.1f}" width="{w / n - 4:.1f}" '
+        f'height="{h * 0.5 * float(lift) / max_lift:.1f}" fill="#c9d6ea"/>'
+        for i, lift in enumerate(gains["lift"])
+    )
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    ticks = "".join(
+        f'<text x="{left + w * (i + 0.5) / n:.1f}" y="{top + h + 14}" text-anchor="middle">'
+        f"{int(d)}</text>"
+        for i, d in enumerate(gains["decile"])
+    )
+    return (
+        f'<svg class="chart gains" width="{width}" height="{height}" role="img" '
+        f'aria-label="gains chart" xmlns="http://www.w3.org/2000/svg">'
+        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#fafbfd" stroke="#d8dee9"/>'
+        f"{bars}"
+        f'<line x1="{left}" y1="{top + h}" x2="{left + w}" y2="{top}" stroke="#9aa5b5" '
+        f'stroke-dasharray="4 3"/>'
+        f'<polyline class="capture" points="{line}" fill="none" stroke="#2b6cb0" '
+        f'stroke-width="2.5"/>'
+        f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">100%</text>'
+        f'<text x="{left - 6}" y="{top + h}" text-anchor="end">0</text>'
+        f"{ticks}"
+        f'<text x="{left + w / 2}" y="{height - 2}" text-anchor="middle">decile of the '
+        f"holdout ranking (line: adopters captured; bars: lift)</text></svg>"
+    )
+
+
+def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
+    """Adoption rate of target and control for each finished campaign, with the interval of
+    the difference as a whisker on the target bar."""
+    rows = lift.head(12)
+    bar_h, gap, left = 12, 10, 150
+    height = max(len(rows), 1) * (2 * bar_h + gap) + 30
+    scale = max(float(rows[["adoption_rate_target", "adoption_rate_control"]].max().max()), 1e-9)
+    scale = max(scale, float((rows["adoption_rate_control"] + rows["adoption_lift_high"]).max()))
+    w = width - left - 20
+    parts = []
+    for i, r in enumerate(rows.itertuples()):
+        y = 10 + i * (2 * bar_h + gap)
+        t = w * r.adoption_rate_target / scale
+        c = w * r.adoption_rate_control / scale
+        lo = w * (r.adoption_rate_control + r.adoption_lift_low) / scale
+        hi = w * (r.adoption_rate_control + r.adoption_lift_high) / scale
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_h + 2}" text-anchor="end">'
+            f"{_e(r.campaign_id)}</text>"
+            f'<rect class="target-bar" x="{left}" y="{y}" width="{t:.1f}" height="{bar_h}" '
+            f'fill="#2b6cb0"/>'
+            f'<rect class="control-bar" x="{left}" y="{y + bar_h}" width="{c:.1f}" '
+            f'height="{bar_h}" fill="#a0aec0"/>'
+            f'<line x1="{left + max(lo, 0):.1f}" y1="{y + bar_h / 2}" x2="{left + hi:.1f}" '
+            f'y2="{y + bar_h / 2}" stroke="#1d2430" stroke-width="1.5"/>'
+        )
+    legend = (
+        f'<text x="{left}" y="{height - 6}">blue: target adoption, grey: control; whisker: '
+        f"95% interval of the lift</text>"
+    )
+    return (
+        f'<svg class="chart lift" width="{width}" height="{height}" role="img" '
+        f'aria-label="campaign lift chart" xmlns="http://www.w3.org/2000/svg">'
+        f"{''.join(parts)}{legend}</svg>"
+    )
+
+
+def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd.DataFrame) -> str:
+    parts = [f'<section class="offer" id="{_e(offer)}"><h2>{_e(offer)}</h2>']
+    if model_dir is not None:
+        metrics = json.loads((model_dir / "metrics.json").read_text())["holdout"]
+        rules = json.loads((model_dir / "rules.json").read_text())
+        gains = pd.read_csv(model_dir / "gains.csv")
+        parts.append(
+            f'<p class="muted">model {_e(model_dir.name)}: holdout ROC AUC '
+            f"{metrics['roc_auc']:.3f}, lift in the top 10% {metrics['lift_at_10']:.2f}, "
+            f"base rate {_pct(metrics['base_rate'])}</p>"
+        )
+        parts.append('<div class="grid"><div><h3>Segment rules</h3>')
+        parts.append(
+            _table(
+                ["rule", "segment", "customers", "adopt (train)", "adopt (holdout)", "lift"],
+                [
+                    [
+                        r["rule_id"],
+                        r["words"],
+                        _num(r["support_train"]),
+                        _pct(r["rate_train"]),
+                        _pct(r["rate_holdout"]),
+                        _num(r["lift"], 2),
+                    ]
+                    for r in rules[:10]
+                ],
+                numeric={2, 3, 4, 5},
+                cls="rules",
+            )
+        )
+        parts.append(f"</div><div><h3>Gains on the holdout</h3>{gains_chart(gains)}</div></div>")
+    else:
+        parts.append('<p class="muted">No champion model: nothing scored.</p>')
+    manifest = (published or {}).get("manifest")
+    if manifest:
+        parts.append("<h3>The list</h3>")
+        suppressed = manifest.get("suppressed", {})
+        parts.append(
+            _table(
+                ["scored", "suppressed", "released", "target", "holdout", "selection"],
+                [
+                    [
+                        _num(manifest["scored_list"]),
+                        _num(manifest["suppressed_total"]),
+                        _num(manifest["row_count"]),
+                        _num(manifest["target"]),
+                        _num(manifest["holdout"]),
+                        manifest.get("selection_rule"),
+                    ]
+                ],
+                numeric={0, 1, 2, 3, 4},
+                cls="list-size",
+            )
+        )
+        parts.append('<div class="grid"><div><h3>Suppressed, by reason</h3>')
+        parts.append(
+            _table(
+                ["reason", "customers"],
+                [[k.replace("_", " "), _num(v)] for k, v in suppressed.items()],
+                numeric={1},
+                cls="suppression",
+            )
+        )
+        diff = manifest.get("diff", {})
+        parts.append(
+            f"</div><div><h3>Against the previous release</h3>"
+            f'<p class="muted">{_e(manifest.get("previous_release_id") or "first release")}</p>'
+        )
+        parts.append(
+            _table(
+                ["change", "customers"],
+                [[k.replace("_", " "), _num(v)] for k, v in diff.items()],
+                numeric={1},
+                cls="diff",
+            )
+        )
+        parts.append(f'</div></div><p class="muted">release {_e(manifest["release_id"])}</p>')
+    finished = lift[lift["offer_product_id"] == offer] if len(lift) else lift
+    if len(finished):
+        parts.append("<h3>Finished campaigns: what they changed</h3>")
+        parts.append(lift_chart(finished))
+        parts.append(
+            _table(
+                [
+                    "campaign",
+                    "target",
+                    "control",
+                    "adoption target",
+                    "adoption control",
+                    "lift (95% interval)",
+                    "incremental revenue",
+                    "cost",
+                    "paid back",
+                ],
+                [
+                    [
+                        r.campaign_id,
+                        _num(r.members_target),
+                        _num(r.members_control),
+                        _pct(r.adoption_rate_target),
+                        _pct(r.adoption_rate_control),
+                        f"{_pct(r.adoption_lift)} ({_pct(r.adoption_lift_low)} to "
+                        f"{_pct(r.adoption_lift_high)})",
+                        _num(r.incremental_revenue),
+                        _num(r.actual_cost),
+                        "yes" if r.is_paid_back else "no",
+                    ]
+                    for r in finished.itertuples()
+                ],
+                numeric={1, 2, 3, 4, 6, 7},
+                cls="campaign-lift",
+            )
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render(
+    as_of: date,
+    run_id: str | None,
+    offers: list[str],
+    published: dict,
+    model_dirs: dict[str, Path | None],
+    lift: pd.DataFrame,
+) -> str:
+    """The page as a string (pure: everything it shows is passed in)."""
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sections = "".join(
+        _offer_section(o, published.get(o, {}), model_dirs.get(o), lift) for o in offers
+    )
+    toc = " · ".join(f'<a href="#{_e(o)}">{_e(o)}</a>' for o in offers)
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>crm-analytics run {_e(as_of)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>crm-analytics: the run for {_e(as_of)}</h1>"
+        f'<p class="muted">run {_e(run_id)} · generated {generated} · offers: {toc}</p>'
+        f"{sections}</body></html>"
+    )
+
+
+def write_report(as_of: date, run_id: str | None, published: dict, settings=None) -> Path:
+    """Gather what the page shows from the registry and the warehouse and write it to
+    `reports/runs/<as-of>_<run id>.html`, then copy it to `reports/last_run.html`."""
+    from crm.runs import atomic_write, safe_name
+    from crm.settings import get_settings
+    from crm.warehouse import session, table_exists
+    from ml.registry import Registry
+
+    settings = settings or get_settings()
+    registry = Registry(settings.models)
+    with session(read_only=True, settings=settings) as con:
+        from ml import features
+
+        offers = features.offers(con)
+        lift = (
+            con.execute(
+                "SELECT * FROM marts.fct_campaign_lift WHERE is_window_closed "
+                "ORDER BY actual_start DESC"
+            ).df()
+            if table_exists(con, "marts", "fct_campaign_lift")
+            else pd.DataFrame(columns=["offer_product_id"])
+        )
+    model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
+    page = render(as_of, run_id, offers, published, model_dirs, lift)
+    folder = settings.reports / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{as_of.isoformat()}_{safe_name(run_id or 'manual')}.html"
+    atomic_write(path, page)
+    atomic_write(settings.reports / "last_run.html", page)
+    return path

@@ -1,0 +1,76 @@
+"""
+## activate_audiences
+
+After each scoring run (the `crm_audiences` asset) or on demand: turn every offer's scored
+list into an audience release (suppression with counts per reason, a stable holdout group,
+a diff against the previous release), write it as an immutable folder under
+`CRM_HOME/audiences/<offer>/<as-of date>/` and move `latest` to it, then publish it to the
+warehouse (`marts.campaign_audiences`, `marts.campaign_audience_latest`) and, when a CRM
+database is configured (`CRM_DB_URL` or the connection `crm_db`), to its campaign audience
+table in one transaction. Finally the run report (`reports/last_run.html`).
+
+**As-of date**: the `as_of` param when given, otherwise the one the scoring run carried in
+its asset event.
+"""
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
+
+
+@dag(
+    schedule=[AUDIENCES],
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["crm", "activation"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "pool": "warehouse_writer"},
+    params={
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Date whose scored lists to publish (YYYY-MM-DD).",
+        )
+    },
+)
+def activate_audiences():
+    @task(outlets=[PUBLISHED_AUDIENCES])
+    def publish(params=None, triggering_asset_events=None, run_id=None, outlet_events=None):
+        from dataclasses import replace
+
+        from activation.publish import publish_audiences
+        from crm.airflow_support import connection_url, fail_fast_on_bad_input
+        from crm.runs import as_of_from_events
+        from crm.settings import get_settings
+
+        settings = get_settings()
+        if not settings.crm_db_url:  # CRM_DB_URL wins; else the Airflow connection crm_db
+            settings = replace(settings, crm_db_url=connection_url("crm_db"))
+        with fail_fast_on_bad_input():
+            as_of = as_of_from_events(params, triggering_asset_events)
+            summary = publish_audiences(as_of, run_id=run_id, settings=settings)
+        outlet_events[PUBLISHED_AUDIENCES].extra = {"as_of": as_of.isoformat(), "run_id": run_id}
+        return summary
+
+    @task
+    def write_run_report(published: dict, run_id=None) -> dict:
+        from activation.report import write_report
+        from crm.runs import parse_date
+        from crm.runs import write_report as write_json
+        from crm.settings import get_settings
+
+        as_of = parse_date(published["as_of"])
+        path = write_report(as_of, run_id, published["offers"])
+        published["report"] = str(path)
+        write_json(get_settings(), "last_activation", published)
+        return {"report": str(path)}
+
+    write_run_report(publish())
+
+
+activate_audiences()

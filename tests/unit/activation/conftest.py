@@ -1,0 +1,97 @@
+"""A tiny warehouse (a real DuckDB file) with just the tables activation reads, so each
+suppression reason and each publication step can be set up row by row."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+AS_OF = date(2026, 6, 1)
+
+
+def _seed(con) -> None:
+    for schema in ("ml", "marts", "staging", "intermediate"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(
+        """
+        CREATE TABLE ml.offer_audiences (
+            customer_id VARCHAR, offer_id VARCHAR, score DOUBLE, band VARCHAR, decile INTEGER,
+            rule_id VARCHAR, rule VARCHAR, model_version VARCHAR, list_rank BIGINT,
+            expected_value DOUBLE, selected_by VARCHAR, as_of_date DATE, run_id VARCHAR)
+        """
+    )
+    con.execute(
+        "CREATE TABLE ml.customer_scores (customer_id VARCHAR, offer_id VARCHAR, score DOUBLE, "
+        "as_of_date DATE)"
+    )
+    con.execute(
+        "CREATE TABLE intermediate.int_offer_adoptions_attributed (customer_id VARCHAR, "
+        "product_id VARCHAR, adopted_at TIMESTAMP, amount DOUBLE, campaign_id VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE marts.fct_customer_features (customer_id VARCHAR, as_of_date DATE, "
+        "is_opted_out BOOLEAN)"
+    )
+    con.execute("CREATE TABLE staging.stg_crm__campaigns (campaign_id VARCHAR, status VARCHAR)")
+    con.execute(
+        "CREATE TABLE staging.stg_crm__campaign_members (campaign_id VARCHAR, "
+        "customer_id VARCHAR, member_group VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE marts.fct_interactions (customer_id VARCHAR, occurred_at TIMESTAMP, "
+        "is_campaign_touch BOOLEAN, campaign_id VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE staging.stg_crm__customers (customer_id VARCHAR, full_name VARCHAR, "
+        "email VARCHAR, phone VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE marts.dim_customers (customer_id VARCHAR, email_masked VARCHAR, "
+        "phone_masked VARCHAR, is_opted_out BOOLEAN)"
+    )
+
+
+def add_scored(con, offer: str, customers: list[str], as_of: date = AS_OF, score0=0.9):
+    """Scored list rows for `customers`, best first, with a contactable customer record."""
+    for rank, customer in enumerate(customers, start=1):
+        score = max(score0 - rank * 0.001, 0.01)
+        con.execute(
+            "INSERT INTO ml.offer_audiences VALUES (?, ?, ?, '50%-90%', 1, 'R1', 'age <= 30', "
+            "'v1', ?, ?, 'expected_value', ?, 'run')",
+            [customer, offer, score, rank, score * 10, as_of],
+        )
+        con.execute(
+            "INSERT INTO ml.customer_scores VALUES (?, ?, ?, ?)", [customer, offer, score, as_of]
+        )
+        known = con.execute(
+            "SELECT count(*) FROM staging.stg_crm__customers WHERE customer_id = ?", [customer]
+        ).fetchall()[0][0]
+        if not known:
+            con.execute(
+                "INSERT INTO staging.stg_crm__customers VALUES (?, ?, ?, '+44 20 7946 0000')",
+                [customer, f"Name {customer}", f"{customer.lower()}@example.com"],
+            )
+            con.execute(
+                "INSERT INTO marts.dim_customers VALUES (?, 'x***@example.com', '***000', false)",
+                [customer],
+            )
+        con.execute(
+            "INSERT INTO marts.fct_customer_features VALUES (?, ?, false)", [customer, as_of]
+        )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A CRM_HOME whose warehouse holds the seeded tables; yields the settings."""
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CRM_DB_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_CRM_DB", raising=False)
+    from crm.settings import get_settings
+    from crm.warehouse import session
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    with session(settings=settings) as con:
+        _seed(con)
+    return settings

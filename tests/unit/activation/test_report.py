@@ -1,0 +1,100 @@
+"""The run report page from small inputs: every part is there and user text is escaped."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+
+from activation.report import gains_chart, render
+
+
+def _model_dir(tmp_path):
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(
+        json.dumps({"holdout": {"roc_auc": 0.8, "lift_at_10": 4.2, "base_rate": 0.05}})
+    )
+    rules = [
+        {
+            "rule_id": "R1",
+            "words": "age <= 30 and occupation = <sales>",
+            "support_train": 300,
+            "rate_train": 0.9,
+            "rate_holdout": 0.88,
+            "lift": 18.0,
+        }
+    ]
+    (folder / "rules.json").write_text(json.dumps(rules))
+    gains = pd.DataFrame(
+        {
+            "decile": range(1, 11),
+            "cumulative_capture": [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.0],
+            "lift": [5, 2, 1, 0.5, 0.5, 0.3, 0.2, 0.2, 0.2, 0.1],
+        }
+    )
+    gains.to_csv(folder / "gains.csv", index=False)
+    return folder
+
+
+def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
+    manifest = {
+        "release_id": "OFFER-X:2026-06-01:abc",
+        "scored_list": 120,
+        "suppressed_total": 20,
+        "row_count": 100,
+        "target": 90,
+        "holdout": 10,
+        "selection_rule": "expected_value",
+        "suppressed": {"opted_out": 5, "cooling_off": 15},
+        "diff": {"added": 7, "removed": 3},
+        "previous_release_id": None,
+    }
+    lift = pd.DataFrame(
+        {
+            "offer_product_id": ["OFFER-X"],
+            "campaign_id": ["CMP1"],
+            "members_target": [900],
+            "members_control": [100],
+            "adoption_rate_target": [0.07],
+            "adoption_rate_control": [0.02],
+            "adoption_lift": [0.05],
+            "adoption_lift_low": [0.01],
+            "adoption_lift_high": [0.08],
+            "incremental_revenue": [5000.0],
+            "actual_cost": [2000.0],
+            "is_paid_back": [True],
+        }
+    )
+    page = render(
+        date(2026, 6, 1),
+        "run-1",
+        ["OFFER-X", "OFFER-Y"],
+        {"OFFER-X": {"manifest": manifest}},
+        {"OFFER-X": _model_dir(tmp_path), "OFFER-Y": None},
+        lift,
+    )
+    for marker in (
+        'class="rules"',
+        'class="chart gains"',
+        'class="list-size"',
+        'class="suppression"',
+        'class="diff"',
+        'class="chart lift"',
+        'class="campaign-lift"',
+    ):
+        assert marker in page, marker
+    assert "occupation = &lt;sales&gt;" in page  # escaped, not markup
+    assert "No champion model" in page  # OFFER-Y
+    assert "cooling off" in page and "first release" in page
+    assert "<script" not in page and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_the_gains_line_climbs_to_everyone_at_the_last_decile():
+    gains = pd.DataFrame({"decile": [1, 2], "cumulative_capture": [0.6, 1.0], "lift": [1.2, 0.8]})
+    svg = gains_chart(gains, width=240, height=140)
+    points = svg.split('points="')[1].split('"')[0].split()
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys == sorted(ys, reverse=True)  # y grows downwards: the line only climbs
+    assert ys[-1] == 10.0  # the top of the plot area: 100% captured

@@ -10,7 +10,7 @@ CUSTOMERS ?= 20000
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test install lint format bench airflow-ui clean
+.PHONY: run test install browser lint format bench airflow-ui clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/crm demo --customers $(CUSTOMERS)
 
-## The whole test suite: unit, DAG integrity, and the real Airflow + dbt + DuckDB runs.
-test: $(STAMP)
+## Headless Chromium for the report test (installed from Debian when missing; needs root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+## The whole test suite: unit, DAG integrity, and the real Airflow + dbt + DuckDB +
+## PostgreSQL runs (PostgreSQL on 127.0.0.1:5432, database `test`, must be running).
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)

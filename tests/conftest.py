@@ -14,6 +14,31 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+#: Test modules that share one expensive session home (tests/integration/conftest.py): each
+#: group runs in one xdist worker, so the home is built once and the two groups build theirs
+#: side by side on the two cores. (xdist's own `xdist_group` marker does not group anything
+#: under pytest 9: the node ids it rewrites are not the ones the scheduler sees.)
+SHARED_HOME_GROUPS = {
+    "test_activation.py": "demo",
+    "test_target_models.py": "demo",
+    "test_marts.py": "pipeline",
+    "test_pipeline.py": "pipeline",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedHomeScheduling(LoadScopeScheduling):
+        """Whole groups for the modules above, single tests for everything else; the
+        biggest groups start first (xdist orders scopes by size)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = Path(nodeid.split("::", 1)[0]).name
+            return SHARED_HOME_GROUPS.get(module, nodeid)
+
+    return SharedHomeScheduling(config, log)
+
 
 @pytest.fixture
 def crm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -17,8 +17,7 @@ from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, copy_home
 
-# the tests sharing a session fixture run in one worker, so it is built once
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline")]
+pytestmark = pytest.mark.integration
 
 MARTS = (
     "dim_customers",

@@ -15,8 +15,7 @@ from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 
-# the tests sharing a session fixture run in one worker, so it is built once
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo")]
+pytestmark = pytest.mark.integration
 
 PREMIUM_SEGMENT = (
     "age between 20 and 30 and occupation = 'sales' "

@@ -62,3 +62,22 @@ def test_the_summary_lists_each_entity_and_the_totals():
     assert "bad_type 4" in text and "customers: x" in text
     assert "dbt: 10 models built, 60 tests passed" in text
     assert "CLV: not fitted (3 repeat buyers)" in text
+
+
+def test_the_docs_page_is_remade_only_when_the_project_changes(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from crm.dbt import generate_docs, project_fingerprint
+    from crm.settings import get_settings
+
+    monkeypatch.setenv("CRM_HOME", str(tmp_path))
+    settings = get_settings()
+    fingerprint = project_fingerprint(settings)
+    assert fingerprint == project_fingerprint(settings)
+    assert fingerprint != project_fingerprint(replace(settings, dbt_target="postgres"))
+    page = settings.reports / "dbt_docs" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>docs</html>")
+    (page.parent / ".fingerprint").write_text(fingerprint)
+    result = generate_docs(date(2026, 6, 1), settings)
+    assert "skipped" in result and page.read_text() == "<html>docs</html>"

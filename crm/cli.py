@@ -317,7 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="retrain the target-customer models (default: only offers without one)",
     )
-    run.add_argument("--no-ml", action="store_true", help="skip training and scoring")
+    run.add_argument(
+        "--no-ml",
+        action="store_true",
+        help="the pipeline only: no training, scoring or publishing of audiences",
+    )
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
     run.set_defaults(func=cmd_run)
 

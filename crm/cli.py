@@ -4,6 +4,7 @@
     crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml]
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
     crm models [list] [--offer X] | rollback OFFER [--to VERSION]
+    crm quarantine [list] | show ENTITY [--reason R] | export ENTITY --out F | resubmit ENTITY F
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
     crm score --model DIR --input FILE --out FILE [--id COLUMN]
     crm airflow <args>                  any Airflow command, against this project's config
@@ -222,6 +223,52 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from crm.warehouse import session
+    from ingest import quarantine
+
+    settings = get_settings()
+    if args.action == "resubmit":
+        if not (args.entity and args.file):
+            raise CrmError("crm quarantine resubmit ENTITY FILE")
+        done = quarantine.resubmit(args.entity, Path(args.file), settings)
+        print(
+            f"{done['rows']:,} {args.entity} rows placed in {done['landing_file']}; "
+            f"the next `crm run` loads them (rows still wrong are held back again)"
+        )
+        return 0
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse yet at {settings.warehouse_path}")
+        return 0
+    with session(read_only=True, settings=settings) as con:
+        if args.action == "list":
+            table = quarantine.summary(con)
+            if table.empty:
+                print("nothing is held back")
+            for r in table.itertuples():
+                meaning, todo = quarantine.REASONS.get(r.reason_code, ("", ""))
+                print(f"{r.entity:<26} {r.reason_code:<18} {r.rows:>9,} rows in {r.files} file(s)")
+                print(f"    {meaning}; e.g. {r.example}")
+                print(f"    what to do: {todo}")
+            return 0
+        if not args.entity:
+            raise CrmError(f"which entity? crm quarantine {args.action} ENTITY")
+        if args.action == "show":
+            held = quarantine.rows(con, args.entity, args.reason, args.limit)
+            for r in held.itertuples():
+                print(f"{r.source_file}:{r.row_number}  {r.reason_code}: {r.reason}")
+                print(f"    {r.raw_row}")
+            return 0
+        if not args.out:
+            raise CrmError("crm quarantine export ENTITY --out FILE.csv")
+        n = quarantine.export(con, args.entity, Path(args.out), args.reason)
+    print(
+        f"{n:,} held-back {args.entity} rows written to {args.out}; fix them, then "
+        f"`crm quarantine resubmit {args.entity} {args.out}`"
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ml.table import train_table
 
@@ -337,6 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--offer", dest="offer_option", default=None)
     models.add_argument("--to", default=None, help="rollback: the version to make champion")
     models.set_defaults(func=cmd_models)
+
+    quar = sub.add_parser("quarantine", help="what ingestion held back and why; resubmit fixes")
+    quar.add_argument(
+        "action", nargs="?", choices=("list", "show", "export", "resubmit"), default="list"
+    )
+    quar.add_argument("entity", nargs="?", default=None)
+    quar.add_argument("file", nargs="?", default=None, help="resubmit: the fixed file")
+    quar.add_argument("--reason", default=None, help="only this reason code")
+    quar.add_argument("--limit", type=int, default=20, help="show: at most this many rows")
+    quar.add_argument("--out", default=None, help="export: the CSV to write")
+    quar.set_defaults(func=cmd_quarantine)
 
     train = sub.add_parser("train", help="learn a target-customer tree from any customer table")
     train.add_argument("--input", type=Path, required=True)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from activation import crm_db
 from activation.config import ActivationConfig, load_config
 from activation.release import (
+    RELEASE_COLUMNS,
     Release,
     build_release,
     ensure_tables,
@@ -36,23 +37,7 @@ def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:
     ).fetchall()[0][0]
     if present:
         return {"rows": 0, "unchanged": True}
-    rows = release.rows[
-        [
-            "customer_id",
-            "offer_id",
-            "campaign_id",
-            "score",
-            "band",
-            "decile",
-            "rule_id",
-            "rule",
-            "group",
-            "list_rank",
-            "expected_value",
-            "model_version",
-            "as_of_date",
-        ]
-    ]
+    rows = release.rows[RELEASE_COLUMNS]
     diff = release.diff.assign(
         release_id=release.release_id,
         previous_release_id=release.manifest.get("previous_release_id"),

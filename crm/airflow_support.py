@@ -1,11 +1,28 @@
-"""Small adapters between stage functions and Airflow, used inside task bodies only."""
+"""Small adapters between stage functions and Airflow: what every DAG of the project
+declares the same way (cheap to import at parse time), and helpers for task bodies."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from crm.errors import BadInputError
+
+#: Every task writes the DuckDB warehouse, so each holds the one-slot writer pool; retries
+#: cover a lock held by another process (WarehouseLockedError is retryable).
+WRITER_DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "pool": "warehouse_writer",
+}
+
+
+def as_of_param(description: str):
+    """The `as_of` run parameter (YYYY-MM-DD or empty) every DAG takes."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", description=description)
 
 
 @contextmanager

@@ -13,11 +13,10 @@ table in one transaction. Finally the run report (`reports/last_run.html`).
 its asset event.
 """
 
-from datetime import timedelta
-
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
 
 
@@ -28,15 +27,8 @@ from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crm", "activation"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "pool": "warehouse_writer"},
-    params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Date whose scored lists to publish (YYYY-MM-DD).",
-        )
-    },
+    default_args=WRITER_DEFAULT_ARGS,
+    params={"as_of": as_of_param("Date whose scored lists to publish (YYYY-MM-DD).")},
 )
 def activate_audiences():
     @task(outlets=[PUBLISHED_AUDIENCES])

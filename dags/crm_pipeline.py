@@ -19,11 +19,10 @@ Bad input (an unreadable file, a missing required column, a broken mapping file)
 task at once with the file and the problem; a locked warehouse is retried.
 """
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import BI_SNAPSHOT, WAREHOUSE_MODELS, WAREHOUSE_RAW
 from ingest.contract import ENTITIES, LOAD_ORDER
 
@@ -35,17 +34,10 @@ from ingest.contract import ENTITIES, LOAD_ORDER
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crm", "ingest", "dbt"],
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "pool": "warehouse_writer",
-    },
+    default_args=WRITER_DEFAULT_ARGS,
     params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Last day of data to use (YYYY-MM-DD); default: the day before the run.",
+        "as_of": as_of_param(
+            "Last day of data to use (YYYY-MM-DD); default: the day before the run."
         ),
         "reload": Param(False, type="boolean", description="Reload files already loaded."),
         "full_refresh": Param(

@@ -12,11 +12,10 @@ value).
 in its asset event (asset-triggered runs have no logical date); the later one if both fired.
 """
 
-from datetime import timedelta
-
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
 
 
@@ -27,15 +26,8 @@ from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crm", "ml"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "pool": "warehouse_writer"},
-    params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Date to score as of (YYYY-MM-DD).",
-        )
-    },
+    default_args=WRITER_DEFAULT_ARGS,
+    params={"as_of": as_of_param("Date to score as of (YYYY-MM-DD).")},
 )
 def score_target_customers():
     @task

@@ -11,11 +11,10 @@ Guards (too few positives, one class, constant features, a failed pipeline run f
 date, a tree no better than chance) stop an offer's training and leave its champion.
 """
 
-from datetime import timedelta
-
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import TARGET_MODELS
 
 
@@ -26,15 +25,8 @@ from crm.assets import TARGET_MODELS
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crm", "ml"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "pool": "warehouse_writer"},
-    params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Date to train as of (YYYY-MM-DD).",
-        )
-    },
+    default_args=WRITER_DEFAULT_ARGS,
+    params={"as_of": as_of_param("Date to train as of (YYYY-MM-DD).")},
 )
 def train_target_models():
     @task

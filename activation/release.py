@@ -30,6 +30,7 @@ from activation.config import ActivationConfig
 from activation.holdout import HOLDOUT, TARGET, assign_groups
 from crm import faults
 from crm.errors import BadInputError
+from crm.runs import fsync_path
 
 #: Why a scored customer is left out of a release, in the order they are checked: a
 #: customer is counted under the first reason that applies.
@@ -441,14 +442,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def file_rows(release: Release, contact_fields: tuple[str, ...]) -> pd.DataFrame:
     """The release as the files carry it: the release columns plus the allowed contacts."""
     return release.rows[RELEASE_COLUMNS + list(contact_fields)]
@@ -482,11 +475,11 @@ def write_release(release: Release, root: Path, contact_fields: tuple[str, ...])
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         for name in ("audience.parquet", "audience.csv", "diff.parquet", "manifest.json"):
-            _fsync(staging / name)
+            fsync_path(staging / name)
         verify_release(staging, expected_rows=len(rows))
         faults.checkpoint("activation.files.verified")
         os.rename(staging, final)
-        _fsync(offer_dir)
+        fsync_path(offer_dir)
         release.manifest = manifest
         written = True
     moved = point_latest(offer_dir, final.name)
@@ -521,7 +514,7 @@ def point_latest(offer_dir: Path, folder_name: str) -> bool:
     os.symlink(folder_name, temporary)
     faults.checkpoint("activation.latest.before_swap")
     os.replace(temporary, link)
-    _fsync(offer_dir)
+    fsync_path(offer_dir)
     return True
 
 

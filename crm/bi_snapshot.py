@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crm.runs import fsync_path
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier, quote_literal
 from crm.warehouse import session
@@ -27,14 +28,6 @@ SCHEMA = "marts"
 def snapshot_path(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     return settings.warehouse_path.parent / "bi" / "crm_marts.duckdb"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def published_as_of(path: Path) -> str | None:
@@ -109,7 +102,7 @@ def publish_snapshot(run_id: str, as_of: str, settings: Settings | None = None) 
         with staging.open("rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(staging, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
     finally:
         for leftover in (staging, staging.with_name(staging.name + ".wal")):
             leftover.unlink(missing_ok=True)

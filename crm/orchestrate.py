@@ -164,28 +164,27 @@ def run_pipeline(
     return _fresh_report(settings, "last_run", as_of, since, log)
 
 
-def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
-    """The training DAG (train, gate, record) for `as_of`; its summary."""
+def _run_reporting_dag(dag_id: str, report: str, as_of: date, settings, echo) -> dict:
+    """A DAG run whose last task writes `reports/<report>.json`; that summary."""
     settings = settings or get_settings()
     since = datetime.now(UTC)
-    log = run_dag(TRAINING_DAG, as_of, {}, settings, echo)
-    return _fresh_report(settings, "last_training", as_of, since, log)
+    log = run_dag(dag_id, as_of, {}, settings, echo)
+    return _fresh_report(settings, report, as_of, since, log)
+
+
+def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
+    """The training DAG (train, gate, record) for `as_of`; its summary."""
+    return _run_reporting_dag(TRAINING_DAG, "last_training", as_of, settings, echo)
 
 
 def run_scoring(as_of: date, settings: Settings | None = None, echo=print) -> dict:
     """The scoring DAG (scores and audiences) for `as_of`; its summary."""
-    settings = settings or get_settings()
-    since = datetime.now(UTC)
-    log = run_dag(SCORING_DAG, as_of, {}, settings, echo)
-    return _fresh_report(settings, "last_scoring", as_of, since, log)
+    return _run_reporting_dag(SCORING_DAG, "last_scoring", as_of, settings, echo)
 
 
 def run_activation(as_of: date, settings: Settings | None = None, echo=print) -> dict:
     """The activation DAG (releases, destinations, run report) for `as_of`; its summary."""
-    settings = settings or get_settings()
-    since = datetime.now(UTC)
-    log = run_dag(ACTIVATION_DAG, as_of, {}, settings, echo)
-    return _fresh_report(settings, "last_activation", as_of, since, log)
+    return _run_reporting_dag(ACTIVATION_DAG, "last_activation", as_of, settings, echo)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:

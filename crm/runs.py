@@ -9,6 +9,7 @@ explicitly. Each run writes one row to `audit.pipeline_runs` and a JSON summary 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -198,6 +199,15 @@ def fail_run(run_id: str | None, settings: Settings | None = None) -> None:
             "WHERE run_id = ? AND status = 'running'",
             [_now(), run_id],
         )
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (after a rename), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -125,6 +125,41 @@ def scored_offers(con, as_of: date) -> list[str]:
     ]
 
 
+def checked_releases(
+    con, as_of: date, run_id: str | None, settings, config: ActivationConfig, offers=None
+) -> tuple[list[Release], dict]:
+    """Build every offer's release for the date and run the audience checkpoint on them
+    (results in `audit.validation_results`); raises when a critical expectation failed."""
+    from expectations.audiences import CHECKPOINT, validate_release
+    from expectations.checkpoint import conclude
+
+    built = [
+        build_release(con, offer, as_of, run_id, config, settings.audiences)
+        for offer in offers or scored_offers(con, as_of)
+    ]
+    outcomes = [o for r in built for o in validate_release(con, r, config.holdout_share)]
+    return built, conclude(con, settings, CHECKPOINT, run_id, as_of, outcomes)
+
+
+def check_audiences(
+    as_of: date,
+    run_id: str | None = None,
+    settings=None,
+    config: ActivationConfig | None = None,
+    offers: list[str] | None = None,
+) -> dict:
+    """The audience checkpoint alone (the DAG's gate before publishing): build and check
+    every release of the date, write nothing but the results."""
+    from crm.settings import get_settings
+    from crm.warehouse import session
+
+    settings = settings or get_settings()
+    with session(settings=settings) as con:
+        ensure_tables(con)
+        _, summary = checked_releases(con, as_of, run_id, settings, config or load_config(), offers)
+    return {"as_of": as_of.isoformat(), **summary}
+
+
 def publish_audiences(
     as_of: date,
     run_id: str | None = None,
@@ -153,11 +188,15 @@ def publish_audiences(
         if "crm_db" not in destinations
         else "not configured"
     )
-    released: list[Release] = []
     with session(settings=settings) as con:
         ensure_tables(con)
-        for offer in offers or scored_offers(con, as_of):
-            release = build_release(con, offer, as_of, run_id, config, settings.audiences)
+        # every list is built and checked before the first file is written: a critical
+        # failure on one offer stops the run with nothing of this run published
+        released, summary["validation"] = checked_releases(
+            con, as_of, run_id, settings, config, offers
+        )
+        for release in released:
+            offer = release.offer
             outcome: dict = {"release_id": release.release_id}
             outcome["files"] = write_release(
                 release, settings.audiences, config.contact_fields["files"]
@@ -166,7 +205,6 @@ def publish_audiences(
                 outcome["warehouse"] = publish_to_warehouse(con, release, run_id)
             outcome["manifest"] = release.manifest
             summary["offers"][offer] = outcome
-            released.append(release)
     # the CRM database after the warehouse lock is let go: a slow remote database must not
     # hold up every other writer of the warehouse
     if database is not None:

@@ -15,6 +15,7 @@ revision (`<date>.r2`, ...), so a published folder is never changed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import pandas as pd
 from activation.config import ActivationConfig
 from activation.holdout import HOLDOUT, TARGET, assign_groups
 from crm import faults
-from crm.errors import BadInputError
+from crm.errors import BadInputError, RetryableError
 from crm.runs import fsync_path
 
 #: Why a scored customer is left out of a release, in the order they are checked: a
@@ -461,23 +462,17 @@ def write_release(release: Release, root: Path, contact_fields: tuple[str, ...])
         written = False
     else:
         staging = offer_dir / f".tmp-{release.manifest['folder']}-{os.getpid()}"
-        staging.mkdir()
-        rows = file_rows(release, contact_fields)
-        rows.to_parquet(staging / "audience.parquet", index=False)
-        faults.checkpoint("activation.files.parquet_written")
-        rows.to_csv(staging / "audience.csv", index=False, lineterminator="\n")
-        diff = release.diff.assign(release_id=release.release_id, campaign_id=release.campaign_id)
-        diff.to_parquet(staging / "diff.parquet", index=False)
-        manifest = dict(release.manifest)
-        manifest["files"] = {
-            name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size}
-            for name in ("audience.parquet", "audience.csv", "diff.parquet")
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        for name in ("audience.parquet", "audience.csv", "diff.parquet", "manifest.json"):
-            fsync_path(staging / name)
-        verify_release(staging, expected_rows=len(rows))
-        faults.checkpoint("activation.files.verified")
+        try:
+            manifest = _write_folder(staging, release, file_rows(release, contact_fields))
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk: free what we took
+            if exc.errno == errno.ENOSPC:
+                raise RetryableError(
+                    f"no space left on the device while writing the {release.offer} release "
+                    f"under {offer_dir}; `latest` stays on the previous release. Free space "
+                    "and run again."
+                ) from exc
+            raise
         os.rename(staging, final)
         fsync_path(offer_dir)
         release.manifest = manifest
@@ -485,6 +480,27 @@ def write_release(release: Release, root: Path, contact_fields: tuple[str, ...])
     moved = point_latest(offer_dir, final.name)
     is_latest = os.readlink(offer_dir / LATEST) == final.name
     return {"folder": str(final), "written": written, "latest_moved": moved, "is_latest": is_latest}
+
+
+def _write_folder(staging: Path, release: Release, rows: pd.DataFrame) -> dict:
+    """The release's files, checksummed, flushed and read back, in `staging`; the manifest."""
+    staging.mkdir()
+    rows.to_parquet(staging / "audience.parquet", index=False)
+    faults.checkpoint("activation.files.parquet_written")
+    rows.to_csv(staging / "audience.csv", index=False, lineterminator="\n")
+    diff = release.diff.assign(release_id=release.release_id, campaign_id=release.campaign_id)
+    diff.to_parquet(staging / "diff.parquet", index=False)
+    manifest = dict(release.manifest)
+    manifest["files"] = {
+        name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size}
+        for name in ("audience.parquet", "audience.csv", "diff.parquet")
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    for name in ("audience.parquet", "audience.csv", "diff.parquet", "manifest.json"):
+        fsync_path(staging / name)
+    verify_release(staging, expected_rows=len(rows))
+    faults.checkpoint("activation.files.verified")
+    return manifest
 
 
 def verify_release(folder: Path, expected_rows: int | None = None) -> dict:

@@ -8,53 +8,17 @@ SVG drawn here, so the page needs no script, font or file from anywhere else.
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1d2430;
-max-width:72rem}
-h1{font-size:1.5rem}
-h2{font-size:1.25rem;border-bottom:2px solid #d8dee9;padding-bottom:.3rem;margin-top:2.5rem}
-h3{font-size:1rem;margin-bottom:.4rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
-th,td{border:1px solid #d8dee9;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#eef1f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.grid{display:flex;gap:2rem;flex-wrap:wrap} .muted{color:#6b7585}
-svg text{font-size:11px;fill:#1d2430}
-"""
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _pct(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:.1%}"
-
-
-def _num(value, digits: int = 0) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    return f"{value:,.{digits}f}"
-
-
-def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), cls="") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>"
-            for i, v in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+from crm.html import STYLE
+from crm.html import escape as _e
+from crm.html import num as _num
+from crm.html import pct as _pct
+from crm.html import table as _table
 
 
 def gains_chart(gains: pd.DataFrame, width: int = 420, height: int = 240) -> str:
@@ -258,6 +222,7 @@ def render(
     published: dict,
     model_dirs: dict[str, Path | None],
     lift: pd.DataFrame,
+    validation: dict | None = None,
 ) -> str:
     """The page as a string (pure: everything it shows is passed in)."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -270,11 +235,28 @@ def render(
         f"<title>crm-analytics run {_e(as_of)}</title><style>{STYLE}</style></head><body>"
         f"<h1>crm-analytics: the run for {_e(as_of)}</h1>"
         f'<p class="muted">run {_e(run_id)} · generated {generated} · offers: {toc}</p>'
-        f"{sections}</body></html>"
+        f"{sections}{_validation_section(validation)}</body></html>"
     )
 
 
-def write_report(as_of: date, run_id: str | None, published: dict, settings=None) -> Path:
+def _validation_section(validation: dict | None) -> str:
+    """The audience checkpoint's verdict, its warnings, and a link to every result."""
+    if not validation:
+        return ""
+    page = validation.get("page")
+    link = f' <a href="../validation/{_e(Path(page).name)}">every result</a>' if page else ""
+    warnings = "".join(f"<li>{_e(w)}</li>" for w in validation.get("warnings", []))
+    return (
+        '<section id="data-quality"><h2>Data quality</h2>'
+        f"<p>The audience checkpoint: {validation['passed']} of "
+        f"{validation['expectations']} expectations met on {validation['suites']} "
+        f"release(s).{link}</p>" + (f"<ul>{warnings}</ul>" if warnings else "") + "</section>"
+    )
+
+
+def write_report(
+    as_of: date, run_id: str | None, published: dict, validation: dict | None = None, settings=None
+) -> Path:
     """Gather what the page shows from the registry and the warehouse and write it to
     `reports/runs/<as-of>_<run id>.html`, then copy it to `reports/last_run.html`."""
     from crm.runs import atomic_write, safe_name
@@ -297,10 +279,12 @@ def write_report(as_of: date, run_id: str | None, published: dict, settings=None
             else pd.DataFrame(columns=["offer_product_id"])
         )
     model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
-    page = render(as_of, run_id, offers, published, model_dirs, lift)
+    page = render(as_of, run_id, offers, published, model_dirs, lift, validation)
     folder = settings.reports / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{as_of.isoformat()}_{safe_name(run_id or 'manual')}.html"
     atomic_write(path, page)
-    atomic_write(settings.reports / "last_run.html", page)
+    # the copy one folder up links to the validation pages from there
+    one_up = page.replace('href="../validation/', 'href="validation/')
+    atomic_write(settings.reports / "last_run.html", one_up)
     return path

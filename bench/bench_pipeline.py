@@ -75,6 +75,12 @@ def main() -> None:
         f"  dbt build                     {summary['stages']['dbt']:8.1f} s   "
         f"{summary['dbt']['models']} models, {summary['dbt']['tests_passed']} tests"
     )
+    checked = summary.get("validation") or {}
+    print(
+        f"  landing checkpoint (GX)       {summary['stages'].get('validation', 0):8.1f} s   "
+        f"{checked.get('expectations', 0)} expectations, {len(checked.get('warnings', []))} "
+        f"warnings"
+    )
     for model, s in sorted(summary["dbt"]["model_seconds"].items(), key=lambda kv: -kv[1]):
         print(f"    {model:<28}{s:8.1f} s")
     print(

@@ -80,6 +80,10 @@ def _summarise(run_results: Path) -> DbtResult:
     return result
 
 
+#: How long a dbt command waits for another process to let go of the warehouse file.
+LOCK_WAIT_S = 60.0
+
+
 def _invoke(
     command: list[str],
     as_of: date,
@@ -101,14 +105,27 @@ def _invoke(
         json.dumps({"as_of": as_of.isoformat(), **(extra_vars or {})}),
         "--no-use-colors",
     ]
-    proc = subprocess.run(
-        args, cwd=settings.dbt_project_dir, env=settings.child_env(), capture_output=True, text=True
-    )
-    output = proc.stdout + proc.stderr
+    # dbt cannot wait for DuckDB's file lock: when a reader (an analyst's read-only
+    # session) holds it at the moment dbt opens the file, try again for a while, as the
+    # platform's own connections do (the lock is taken before any model is built)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        proc = subprocess.run(
+            args,
+            cwd=settings.dbt_project_dir,
+            env=settings.child_env(),
+            capture_output=True,
+            text=True,
+        )
+        output = proc.stdout + proc.stderr
+        locked = proc.returncode != 0 and "Could not set lock on file" in output
+        if not locked or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
     log_file = settings.dbt_state_dir / log_name
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(output)
-    if proc.returncode != 0 and "Could not set lock on file" in output:
+    if locked:
         raise WarehouseLockedError(
             f"dbt could not open the warehouse {settings.warehouse_path}: another process "
             "holds the DuckDB write lock. Retry when it is released."

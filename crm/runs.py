@@ -64,6 +64,14 @@ def resolve_as_of(params: dict | None, logical_date: datetime | None) -> date:
     return (logical_date.astimezone(UTC) - timedelta(days=1)).date()
 
 
+def backfill_dates(first: date, last: date, reverse: bool = False) -> list[date]:
+    """Every as-of date from `first` to `last`, oldest first (newest first if `reverse`)."""
+    if last < first:
+        raise BadInputError(f"--to {last} is before --from {first}")
+    dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return dates[::-1] if reverse else dates
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe form of a run id or other user-provided label."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
@@ -135,8 +143,8 @@ def finish_run(
 ) -> dict:
     """Record the run as successful and write its summary; returns the summary.
 
-    `stages` holds what the later tasks returned: dbt (phase 1), clv, dbt_customer_360,
-    bi_snapshot, docs. Missing ones are left out.
+    `stages` holds what the later tasks returned: validation (the landing checkpoint), dbt
+    (phase 1), clv, dbt_customer_360, bi_snapshot, docs. Missing ones are left out.
     """
     from crm.warehouse import session
 
@@ -145,7 +153,7 @@ def finish_run(
     started = datetime.fromisoformat(run["started_at"])
     dbt = _combined_dbt(stages)
     timings = {"ingest": round(sum(r["seconds"] for r in ingest_results), 3), "dbt": dbt["seconds"]}
-    for key in ("clv", "bi_snapshot", "docs"):
+    for key in ("validation", "clv", "bi_snapshot", "docs"):
         if stages.get(key):
             timings[key] = stages[key].get("seconds", 0.0)
     summary = {
@@ -160,16 +168,22 @@ def finish_run(
         "dbt": dbt,
         "clv": stages.get("clv"),
         "bi_snapshot": stages.get("bi_snapshot"),
+        "validation": stages.get("validation"),
         "outputs": {
             "warehouse": str(settings.warehouse_path),
             "bi": (stages.get("bi_snapshot") or {}).get("path"),
             "dbt docs": (stages.get("docs") or {}).get("path"),
+            "validation": (stages.get("validation") or {}).get("page"),
             "landing": str(settings.landing),
             "reports": str(settings.reports),
         },
     }
     summary["outputs"] = {k: v for k, v in summary["outputs"].items() if v}
     with session(settings=settings) as con:
+        from crm.warehouse import marts_fingerprint
+
+        # what the run produced, to compare two runs of a date (reruns, backfills)
+        summary["marts"] = marts_fingerprint(con)
         _ensure_table(con)
         con.execute(
             "UPDATE audit.pipeline_runs SET status = 'success', finished_at = ?, summary = ? "
@@ -216,6 +230,20 @@ def atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def format_validation(validation: dict | None, name: str) -> list[str]:
+    """A checkpoint's result in a few lines: counts, then each warning's first line."""
+    if not validation:
+        return []
+    lines = [
+        "",
+        f"{name}: {validation['passed']} of {validation['expectations']} expectations met "
+        f"on {validation['suites']} batches, {len(validation['warnings'])} warning(s), "
+        f"{len(validation['critical_failed'])} critical",
+    ]
+    lines += [f"  warning: {w.splitlines()[0]}" for w in validation["warnings"][:10]]
+    return lines
+
+
 def format_summary(summary: dict) -> str:
     """The run summary as a table for a terminal."""
     lines = [
@@ -251,6 +279,7 @@ def format_summary(summary: dict) -> str:
         )
     if ignored:
         lines.append("columns not in the contract, ignored: " + "; ".join(ignored))
+    lines += format_validation(summary.get("validation"), "landing checkpoint")
     d = summary["dbt"]
     lines += [
         "",
@@ -264,6 +293,7 @@ def format_summary(summary: dict) -> str:
             lines.append(
                 f"CLV: BG/NBD + Gamma-Gamma fitted on {clv['customers']:,} buyers "
                 f"({clv['repeat_buyers']:,} repeat), model {clv['model_version']}"
+                + (" (reused: same purchases as this date's last fit)" if clv.get("reused") else "")
             )
         else:
             lines.append(f"CLV: not fitted ({clv.get('reason')}); CLV columns are empty")

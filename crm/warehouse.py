@@ -76,3 +76,43 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchone()
     return bool(row and row[0])
+
+
+#: Columns that say when or by which run a row was written, not what it holds: left out
+#: of fingerprints, so the same content written by two runs compares equal (`_as_of_date`
+#: on an incremental fact is the run that last wrote the row).
+RUN_COLUMNS = frozenset(
+    {"run_id", "published_at", "validated_at", "loaded_at", "_loaded_at", "_batch_id"}
+    | {"_as_of_date"}
+)
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str, where: str = "") -> str:
+    """`<rows>:<checksum>` of a table's content, independent of row order. Floating point
+    columns are rounded to 9 decimals (a parallel sum may differ in the last bit)."""
+    schema, table = relation.split(".")
+    columns = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    parts = [
+        f'round("{name}", 9)' if kind in ("DOUBLE", "FLOAT", "REAL") else f'"{name}"'
+        for name, kind in columns
+        if name not in RUN_COLUMNS
+    ]
+    rows, checksum = con.execute(
+        f"SELECT count(*), coalesce(sum(hash({', '.join(parts)})::HUGEINT), 0) "
+        f"FROM {relation} {'WHERE ' + where if where else ''}"
+    ).fetchall()[0]
+    return f"{rows}:{checksum}"
+
+
+def marts_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The fingerprint of every table dbt builds in `marts` (activation's own tables, which
+    keep every release, are left out): what a run produced, to compare two runs."""
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+        "AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'campaign_audience%' ORDER BY 1"
+    ).fetchall()
+    return {t: table_fingerprint(con, f"marts.{t}") for (t,) in tables}

@@ -11,6 +11,10 @@ table in one transaction. Finally the run report (`reports/last_run.html`).
 
 **As-of date**: the `as_of` param when given, otherwise the one the scoring run carried in
 its asset event.
+
+**Gate**: `validate_audiences` runs the audience checkpoint (one row per customer, scores
+in 0..1, no opted-out or adopted customer, holdout share in bounds); a critical failure
+stops the run before anything is published (results: `audit.validation_results`).
 """
 
 import pendulum
@@ -31,6 +35,18 @@ from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
     params={"as_of": as_of_param("Date whose scored lists to publish (YYYY-MM-DD).")},
 )
 def activate_audiences():
+    @task
+    def validate_audiences(params=None, triggering_asset_events=None, run_id=None) -> dict:
+        """The audience checkpoint (GX) on every release of the date, before any is
+        written; publish checks again, so nothing unchecked goes out."""
+        from activation.publish import check_audiences
+        from crm.airflow_support import fail_fast_on_bad_input
+        from crm.runs import as_of_from_events
+
+        with fail_fast_on_bad_input():
+            as_of = as_of_from_events(params, triggering_asset_events)
+            return check_audiences(as_of, run_id=run_id)
+
     @task(outlets=[PUBLISHED_AUDIENCES])
     def publish(params=None, triggering_asset_events=None, run_id=None, outlet_events=None):
         from dataclasses import replace
@@ -57,12 +73,14 @@ def activate_audiences():
         from crm.settings import get_settings
 
         as_of = parse_date(published["as_of"])
-        path = write_report(as_of, run_id, published["offers"])
+        path = write_report(as_of, run_id, published["offers"], published.get("validation"))
         published["report"] = str(path)
         write_json(get_settings(), "last_activation", published)
         return {"report": str(path)}
 
-    write_run_report(publish())
+    published = publish()
+    validate_audiences() >> published
+    write_run_report(published)
 
 
 activate_audiences()

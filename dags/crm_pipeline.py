@@ -2,7 +2,9 @@
 ## crm_pipeline
 
 The nightly batch for one as-of date: load every landing entity into the warehouse `raw`
-schema (one task per entity, parents before children so references can be checked); build
+schema (one task per entity, parents before children so references can be checked); run
+the landing checkpoint (Great Expectations suites per entity: a critical failure rejects
+the batch and stops the run before dbt); build
 the dbt models in two phases around the customer-lifetime-value fit (phase 2 is the
 customer 360, which carries the CLV values); publish the marts as a read-only snapshot for
 BI; regenerate the dbt docs page; record the run in `audit.pipeline_runs` and
@@ -65,6 +67,17 @@ def crm_pipeline():
                 return load_entity(entity, run_id=run["run_id"], reload=reload).as_dict()
 
         return ingest
+
+    @task
+    def validate_landing(run: dict, loads: list[dict]) -> dict:
+        """The landing checkpoint (GX): a critical failure rejects the batch and stops the
+        run here, before dbt builds anything on it."""
+        from crm.airflow_support import fail_fast_on_bad_input
+        from crm.runs import parse_date
+        from expectations.landing import validate_landing
+
+        with fail_fast_on_bad_input():
+            return validate_landing(run["run_id"], parse_date(run["as_of"]))
 
     @task(outlets=[WAREHOUSE_RAW])
     def raw_loaded(run: dict, loads: list[dict], outlet_events=None) -> list[dict]:
@@ -147,7 +160,9 @@ def crm_pipeline():
         loads[entity] = ingest_task(entity)(run)
         for parent in ENTITIES[entity].parents:
             loads[parent] >> loads[entity]
+    landing = validate_landing(run, [loads[e] for e in LOAD_ORDER])
     raw = raw_loaded(run, [loads[e] for e in LOAD_ORDER])
+    landing >> raw
     built = build_models(run)
     clv = fit_customer_lifetime_values(run)
     built_360 = build_customer_360(run)
@@ -155,6 +170,7 @@ def crm_pipeline():
     docs = generate_docs(run)
     raw >> built >> clv >> built_360 >> snapshot >> docs
     stages = {
+        "validation": landing,
         "dbt": built,
         "clv": clv,
         "dbt_customer_360": built_360,
@@ -162,7 +178,8 @@ def crm_pipeline():
         "docs": docs,
     }
     finished = finish_run(run, raw, stages)
-    [run, *loads.values(), raw, built, clv, built_360, snapshot, docs, finished] >> record_failure()
+    every_task = [run, *loads.values(), landing, raw, built, clv, built_360, snapshot, docs]
+    [*every_task, finished] >> record_failure()
 
 
 crm_pipeline()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from crm import faults
 from crm.errors import BadInputError
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier as _q
@@ -127,6 +128,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS note VARCHAR")
+    # 'rejected' when the landing checkpoint (expectations/landing.py) took the batch back out
+    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS status VARCHAR")
     con.execute(
         """
         CREATE TABLE IF NOT EXISTS audit.quarantine (
@@ -423,7 +426,7 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, file: LandingFile) -> str | 
     """The batch id of this exact file if it was loaded before (cheap check first)."""
     row = con.execute(
         "SELECT batch_id FROM audit.load_batches WHERE entity = ? AND source_file = ? "
-        "AND file_size = ? AND file_mtime_ns = ?",
+        "AND file_size = ? AND file_mtime_ns = ? AND status IS DISTINCT FROM 'rejected'",
         [file.entity, file.relative_path, file.size, file.mtime_ns],
     ).fetchone()
     return row[0] if row else None
@@ -446,8 +449,8 @@ def _load_file(
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     if not reload:
         same_bytes = con.execute(
-            "SELECT batch_id, source_file FROM audit.load_batches "
-            "WHERE entity = ? AND checksum = ? ORDER BY loaded_at LIMIT 1",
+            "SELECT batch_id, source_file FROM audit.load_batches WHERE entity = ? "
+            "AND checksum = ? AND status IS DISTINCT FROM 'rejected' ORDER BY loaded_at LIMIT 1",
             [file.entity, digest],
         ).fetchone()
         if same_bytes and same_bytes[1] == file.relative_path:
@@ -545,6 +548,7 @@ def _load_file(
             loaded_at,
             run_id,
         )
+        faults.checkpoint("ingest.load.before_commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

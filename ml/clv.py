@@ -98,15 +98,15 @@ def btyd_frame(summary: pd.DataFrame) -> pd.DataFrame:
 
 def fit(summary: pd.DataFrame) -> CLVModels:
     """Fit BG/NBD on every buyer and Gamma-Gamma on repeat buyers with positive spend."""
-    _quiet()
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
     data = btyd_frame(summary)
     repeat = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
     if len(repeat) < MIN_REPEAT_BUYERS:
         raise NotEnoughData(
             f"{len(repeat)} repeat buyers; at least {MIN_REPEAT_BUYERS} are needed to fit"
         )
+    _quiet()  # pymc's import is slow: only once there is something to fit
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
     purchases = BetaGeoModel(
         data=data[["customer_id", "frequency", "recency", "T"]],
         model_config=_flat_priors("alpha", "r", "a", "b"),
@@ -164,7 +164,76 @@ def predict(models: CLVModels, summary: pd.DataFrame, as_of: date) -> pd.DataFra
 SUMMARY_SQL = """
     SELECT customer_id, btyd_frequency, btyd_recency_days, btyd_t_days, btyd_monetary_value
     FROM intermediate.int_customers_purchases_summarised
+    ORDER BY customer_id  -- the optimiser's sums in a fixed order: the same fit every time
 """
+
+
+def _ensure_tables(con) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ml.customer_lifetime_values (
+            customer_id VARCHAR, as_of_date DATE, expected_purchases_90d DOUBLE,
+            probability_alive DOUBLE, expected_order_value DOUBLE, clv_12m DOUBLE,
+            model_version VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ml.clv_fits (
+            as_of_date DATE, status VARCHAR, model_version VARCHAR, customers BIGINT,
+            repeat_buyers BIGINT, parameters VARCHAR, reason VARCHAR, fitted_at TIMESTAMP
+        )
+        """
+    )
+    con.execute("ALTER TABLE ml.clv_fits ADD COLUMN IF NOT EXISTS input_checksum VARCHAR")
+
+
+#: Change when the fit itself changes (priors, models, predictions): older fits are then
+#: never reused.
+FIT_VERSION = "1"
+
+
+def input_checksum(summary: pd.DataFrame) -> str:
+    """sha256 of what decides a fit: its input (the BTYD summary, in customer order), this
+    code's FIT_VERSION and the pymc-marketing version."""
+    from importlib.metadata import version
+
+    ordered = summary.sort_values("customer_id").reset_index(drop=True)
+    hashed = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    digest = hashlib.sha256(f"{FIT_VERSION}|{version('pymc-marketing')}|".encode())
+    digest.update(hashed.tobytes())
+    return digest.hexdigest()
+
+
+def _reusable_fit(con, as_of: date, checksum: str) -> dict | None:
+    """The recorded fit for this date and input, when the table still holds its values."""
+    fits = con.execute(
+        "SELECT status, model_version, repeat_buyers, parameters, reason FROM ml.clv_fits "
+        "WHERE as_of_date = ? AND input_checksum = ? ORDER BY fitted_at DESC LIMIT 1",
+        [as_of, checksum],
+    ).fetchall()
+    if not fits or fits[0][0] not in ("fitted", "skipped"):
+        return None
+    status, version, repeat, parameters, reason = fits[0]
+    held = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE as_of_date = ? AND model_version "
+        "IS NOT DISTINCT FROM ?) FROM ml.customer_lifetime_values",
+        [as_of, version],
+    ).fetchall()[0]
+    if status == "fitted" and (held[0] == 0 or held[0] != held[1]):
+        return None
+    if status == "skipped" and held[0] != 0:
+        return None
+    if status == "skipped":
+        return {"status": status, "reason": reason}
+    return {
+        "status": status,
+        "model_version": version,
+        "parameters": json.loads(parameters) if parameters else None,
+        "repeat_buyers": repeat,
+    }
 
 
 def update_customer_lifetime_values(as_of: date, settings: Settings | None = None) -> dict:
@@ -178,8 +247,16 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
     settings = settings or get_settings()
     started = time.perf_counter()
     with session(settings=settings) as con:
+        _ensure_tables(con)
         summary = con.execute(SUMMARY_SQL).df()
+        checksum = input_checksum(summary)
+        reused = _reusable_fit(con, as_of, checksum)
     result: dict = {"as_of": as_of.isoformat(), "customers": len(summary)}
+    if reused is not None:
+        # the same date with the same purchases again (a rerun): the table already holds
+        # this fit's values; fitting again would only give the same numbers, slower
+        result.update(reused, reused=True, seconds=round(time.perf_counter() - started, 3))
+        return result
     try:
         models = fit(summary)
         predictions = predict(models, summary, as_of)
@@ -197,24 +274,6 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
         predictions = pd.DataFrame(columns=list(OUTPUT_COLUMNS))
         result.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     with session(settings=settings) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-        con.execute(
-            """
-            CREATE TABLE IF NOT EXISTS ml.customer_lifetime_values (
-                customer_id VARCHAR, as_of_date DATE, expected_purchases_90d DOUBLE,
-                probability_alive DOUBLE, expected_order_value DOUBLE, clv_12m DOUBLE,
-                model_version VARCHAR
-            )
-            """
-        )
-        con.execute(
-            """
-            CREATE TABLE IF NOT EXISTS ml.clv_fits (
-                as_of_date DATE, status VARCHAR, model_version VARCHAR, customers BIGINT,
-                repeat_buyers BIGINT, parameters VARCHAR, reason VARCHAR, fitted_at TIMESTAMP
-            )
-            """
-        )
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM ml.customer_lifetime_values")
         if len(predictions):
@@ -223,7 +282,9 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
             con.unregister("clv_predictions")
         con.execute("DELETE FROM ml.clv_fits WHERE as_of_date = ?", [as_of])
         con.execute(
-            "INSERT INTO ml.clv_fits VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            "INSERT INTO ml.clv_fits (as_of_date, status, model_version, customers, "
+            "repeat_buyers, parameters, reason, fitted_at, input_checksum) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?)",
             [
                 as_of,
                 result["status"],
@@ -232,6 +293,7 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
                 result.get("repeat_buyers"),
                 json.dumps(result.get("parameters")),
                 result.get("reason"),
+                checksum,
             ],
         )
         con.execute("COMMIT")

@@ -4,9 +4,7 @@ time through incremental runs, personal data, the BI snapshot and its readers.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
-from tests.integration.conftest import AS_OF, copy_home
+from tests.integration.conftest import AS_OF, EARLIER
 
 pytestmark = pytest.mark.integration
 
@@ -226,12 +224,12 @@ def test_the_dbt_docs_page_is_a_run_output(pipeline):
     assert "dbt docs" in pipeline["stdout"]
 
 
-def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
-    home = copy_home(pipeline, tmp_path)
-    earlier = AS_OF - timedelta(days=30)
-    # a run for an earlier date after a later one rebuilds the facts for that date, and does
-    # not replace the BI snapshot of the later date
-    run_crm("run", "--as-of", earlier.isoformat(), "--no-ml", home=home)
+def test_incremental_runs_give_what_a_full_refresh_gives(rerun, tmp_path):
+    # the rerun home ran an earlier date after a later one: that rebuilt the facts for the
+    # earlier date, and did not replace the BI snapshot of the later date
+    home = tmp_path / "home"
+    shutil.copytree(rerun["home"], home)
+    earlier = EARLIER
     from crm.bi_snapshot import published_as_of
 
     assert published_as_of(home / "warehouse" / "bi" / "crm_marts.duckdb") == AS_OF.isoformat()
@@ -275,75 +273,14 @@ def test_incremental_runs_give_what_a_full_refresh_gives(pipeline, tmp_path):
     assert scalar(home, "SELECT sum(lifetime_revenue) FROM marts.dim_customers") == revenue
 
 
-READER = r"""
-import json, os, sys, time, duckdb
-path, stop, out, mode = sys.argv[1:5]
-seen, errors, checks = set(), [], 0
-
-
-def check(con):
-    run_id, counts = con.execute("SELECT run_id, table_rows FROM marts._snapshot").fetchone()
-    for table, rows in json.loads(counts).items():
-        got = con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
-        if got != rows:
-            errors.append(f"{run_id} {table}: {got} != {rows}")
-    return run_id
-
-
-# "hold": one connection open through the whole run, like a dashboard; it must keep reading
-# the snapshot it opened, whole. "poll": reconnect again and again, like new BI queries.
-# (Separate processes: DuckDB shares one database instance per path within a process.)
-held = duckdb.connect(path, read_only=True) if mode == "hold" else None
-while not os.path.exists(stop):
-    try:
-        if held is not None:
-            seen.add(check(held))
-        else:
-            con = duckdb.connect(path, read_only=True)
-            seen.add(check(con))
-            con.close()
-        checks += 1
-    except Exception as exc:
-        errors.append(repr(exc))
-    time.sleep(0.05)
-json.dump({"seen": sorted(seen), "errors": errors, "checks": checks}, open(out, "w"))
-"""
-
-
-def test_a_bi_reader_never_sees_a_partial_snapshot_during_a_run(pipeline, tmp_path):
-    home = copy_home(pipeline, tmp_path)
-    snapshot = home / "warehouse" / "bi" / "crm_marts.duckdb"
-    stop = tmp_path / "stop"
-    readers = {
-        mode: (
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    READER,
-                    str(snapshot),
-                    str(stop),
-                    str(tmp_path / f"{mode}.json"),
-                    mode,
-                ]
-            ),
-            tmp_path / f"{mode}.json",
-        )
-        for mode in ("poll", "hold")
-    }
-    try:
-        time.sleep(2)
-        run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home)
-        time.sleep(1)
-    finally:
-        stop.touch()
-        for process, _ in readers.values():
-            process.wait(timeout=60)
-    poll = json.loads(readers["poll"][1].read_text())
-    hold = json.loads(readers["hold"][1].read_text())
+def test_readers_never_see_partial_data_during_a_run(rerun):
+    """A BI tool on the snapshot and an analyst on the warehouse, while the date runs again
+    (the readers run beside the first run of the shared `rerun` home)."""
+    poll, hold, analyst = (rerun["readers"][k] for k in ("poll", "hold", "analyst"))
     assert poll["errors"] == [] and hold["errors"] == []
     assert poll["checks"] > 50 and hold["checks"] > 50
     assert len(poll["seen"]) == 2  # the old snapshot, then the new one, each whole
     assert len(hold["seen"]) == 1  # the open connection kept its snapshot to the end
-    runs = {r[0] for r in query(home, "SELECT run_id FROM audit.pipeline_runs")}
+    runs = {r["run_id"] for r in rerun["runs"]}
     assert set(poll["seen"]) <= runs and hold["seen"][0] in poll["seen"]
+    assert analyst["errors"] == [] and analyst["checks"] >= 5

@@ -11,9 +11,11 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
+import pytest
 
 from activation.config import load_config
 from activation.publish import publish_audiences
+from crm.errors import RetryableError
 from crm.warehouse import session
 
 from .conftest import AS_OF, add_scored
@@ -268,3 +270,45 @@ def test_a_list_that_goes_back_to_an_earlier_content_is_a_new_revision(home):
     third = publish_audiences(AS_OF, settings=home, config=_config())
     assert third["offers"]["OFFER-A"]["manifest"]["revision"] == 3
     assert os.readlink(home.audiences / "OFFER-A" / "latest") == "2026-06-01.r3"
+
+
+@pytest.fixture
+def small_disk(home):
+    """The audiences folder on its own 1 MB file system (tmpfs, needs root), unmounted after."""
+    folder = home.audiences
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_disk_that_fills_up_during_an_export_leaves_the_previous_release_intact(home, small_disk):
+    with session(settings=home) as con:
+        add_scored(con, "OFFER-A", CUSTOMERS[:50])
+        add_scored(con, "OFFER-A", CUSTOMERS, AS_OF + timedelta(days=1))
+    publish_audiences(AS_OF, settings=home, config=_config())
+    link = small_disk / "OFFER-A" / "latest"
+    # fill the disk up to the last few kilobytes, as another process would
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 4096))
+    with pytest.raises(RetryableError, match="no space left") as failure:
+        publish_audiences(AS_OF + timedelta(days=1), settings=home, config=_config())
+    assert "stays on the previous release" in str(failure.value)
+    assert os.readlink(link) == "2026-06-01"
+    assert len(pd.read_parquet(link / "audience.parquet")) == 50
+    assert not [p for p in (small_disk / "OFFER-A").iterdir() if p.name.startswith(".tmp")]
+    with session(read_only=True, settings=home) as con:  # the warehouse kept the first only
+        assert con.execute(
+            "SELECT as_of_date FROM marts.campaign_audience_releases"
+        ).fetchall() == [(AS_OF,)]
+    # space freed: the retry publishes the new release
+    (small_disk / "filler").unlink()
+    summary = publish_audiences(AS_OF + timedelta(days=1), settings=home, config=_config())
+    assert os.readlink(link) == "2026-06-02"
+    assert summary["offers"]["OFFER-A"]["manifest"]["row_count"] == len(
+        pd.read_parquet(link / "audience.parquet")
+    )

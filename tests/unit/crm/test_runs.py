@@ -81,3 +81,15 @@ def test_the_docs_page_is_remade_only_when_the_project_changes(tmp_path, monkeyp
     (page.parent / ".fingerprint").write_text(fingerprint)
     result = generate_docs(date(2026, 6, 1), settings)
     assert "skipped" in result and page.read_text() == "<html>docs</html>"
+
+
+def test_a_backfill_covers_every_date_in_the_order_asked():
+    from crm.runs import backfill_dates
+
+    first, last = date(2026, 2, 27), date(2026, 3, 2)
+    forward = backfill_dates(first, last)
+    assert forward == [date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 2)]
+    assert backfill_dates(first, last, reverse=True) == forward[::-1]
+    assert backfill_dates(first, first) == [first]
+    with pytest.raises(BadInputError, match="before"):
+        backfill_dates(last, first)

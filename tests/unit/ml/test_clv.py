@@ -76,3 +76,35 @@ def test_the_conditional_expectation_matches_the_paper(models):
 def test_too_few_repeat_buyers_is_not_a_fit(cdnow):
     with pytest.raises(NotEnoughData, match="repeat buyers"):
         fit(cdnow[cdnow.btyd_frequency == 0].head(500))
+
+
+def test_a_rerun_on_the_same_input_reuses_the_fit_and_new_input_refits(cdnow, crm_home):
+    from crm.warehouse import session
+    from ml.clv import update_customer_lifetime_values
+
+    with session() as con:
+        con.execute("CREATE SCHEMA intermediate")
+        con.register("cdnow", cdnow)
+        con.execute(
+            "CREATE TABLE intermediate.int_customers_purchases_summarised AS SELECT * FROM cdnow"
+        )
+    as_of = date(1998, 6, 30)
+    first = update_customer_lifetime_values(as_of)
+    again = update_customer_lifetime_values(as_of)
+    assert first["status"] == again["status"] == "fitted" and again["reused"] is True
+    assert again["model_version"] == first["model_version"]
+    assert again["parameters"] == first["parameters"]
+    # another date, or changed purchases: a new fit
+    assert "reused" not in update_customer_lifetime_values(date(1998, 7, 1))
+    with session() as con:
+        con.execute(
+            "UPDATE intermediate.int_customers_purchases_summarised "
+            "SET btyd_frequency = btyd_frequency + 1 WHERE customer_id = '1'"
+        )
+    refit = update_customer_lifetime_values(as_of)
+    assert "reused" not in refit
+    with session() as con:
+        held = con.execute(
+            "SELECT count(*), min(as_of_date) FROM ml.customer_lifetime_values"
+        ).fetchall()
+    assert held == [(len(cdnow), as_of)]

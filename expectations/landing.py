@@ -1,0 +1,377 @@
+"""The landing checkpoint: every batch a run loaded into `raw`, before dbt builds on it.
+
+Two suites per entity, both built from the source contract:
+
+- `landing.<entity>` on each new batch's rows (a file as loaded): keys present and unique,
+  enums within the contract, amounts and dates in range, nothing dated after the load.
+  The row checks of ingestion already quarantine such rows, so these are the boundary's
+  second line: they fail only if a load let a bad row through. Batches above
+  `ROW_SAMPLE` rows are checked on a repeatable sample.
+- `landing.<entity>.profile` on one row of batch figures: the share of rows quarantined
+  (more than half means the file itself is wrong: critical), the share quarantined for
+  unknown references (referential sanity), the volume against the entity's recent batches,
+  and freshness (days from the newest event to the as-of date).
+
+A critical failure rejects the entity's batches of the run: their rows leave `raw` and
+`audit.quarantine`, `audit.load_batches` marks them `rejected` with the reason, and the
+task fails without retries, so the marts are not rebuilt on them. The same file delivered
+again is checked again (a rejected batch is never counted as loaded).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from crm.settings import Settings, get_settings
+from expectations.checkpoint import (
+    CRITICAL,
+    WARNING,
+    CriticalExpectationFailed,
+    Outcome,
+    conclude,
+    record,
+    run_suite,
+)
+from ingest.contract import ENTITIES, LOAD_ORDER, Entity
+
+CHECKPOINT = "landing"
+#: Rows of one batch checked row by row; a larger batch is checked on a repeatable sample
+#: of this many rows (the batch figures are always exact).
+ROW_SAMPLE = 1_000_000
+#: Share of a batch's rows quarantined: above WARN is a warning, above STOP rejects it.
+QUARANTINE_WARN = 0.05
+QUARANTINE_STOP = 0.5
+#: Share of a batch's rows quarantined because a referenced parent is unknown.
+UNKNOWN_REFERENCE_WARN = 0.01
+#: Rows loaded against the median of the entity's recent batches (needs VOLUME_MIN_HISTORY).
+VOLUME_BAND = (0.5, 2.0)
+VOLUME_HISTORY = 7
+VOLUME_MIN_HISTORY = 3
+#: Days from an entity's newest event to the as-of date before freshness warns.
+FRESHNESS_DAYS = {"customers": 30, "transactions": 3, "interactions": 3}
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def row_expectations(entity: Entity) -> list:
+    """The contract of one entity as GX expectations on the rows of the run's batches
+    (with `_batch_id` and `_latest_allowed`, the moment of the load plus the tolerance)."""
+    from great_expectations import expectations as gxe
+
+    found = []
+    for name in dict.fromkeys([*entity.key, *entity.required_columns]):
+        found.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=name, severity=CRITICAL, description=f"{name} always present"
+            )
+        )
+    # unique within a batch, as ingestion checks it (the same row may come in two files)
+    unique_on = [*entity.key] + ([entity.version_column] if entity.version_column else [])
+    found.append(
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[*unique_on, "_batch_id"],
+            severity=CRITICAL,
+            description=f"({', '.join(unique_on)}) unique in a batch",
+        )
+    )
+    for col in entity.columns:
+        if col.allowed:
+            found.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=col.name,
+                    value_set=list(col.allowed),
+                    severity=CRITICAL,
+                    description=f"{col.name} one of {', '.join(col.allowed)}",
+                )
+            )
+        if col.minimum is not None or col.maximum is not None:
+            found.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=col.name,
+                    min_value=col.minimum,
+                    max_value=col.maximum,
+                    severity=CRITICAL,
+                    description=f"{col.name} between {col.minimum:g} and {col.maximum:,.0f}",
+                )
+            )
+        if col.not_future:
+            found.append(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="_latest_allowed",
+                    column_B=col.name,
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                    severity=CRITICAL,
+                    description=f"{col.name} not after the load",
+                )
+            )
+    if entity.name == "customers":
+        found.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="email",
+                regex=EMAIL_PATTERN,
+                mostly=0.9,
+                severity=WARNING,
+                description="email looks like an address for at least 90% of customers",
+            )
+        )
+    return found
+
+
+def profile_expectations(entity: Entity, has_history: bool) -> list:
+    """Expectations on the one-row frame of the entity's batch figures for the run."""
+    from great_expectations import expectations as gxe
+
+    found = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="quarantine_share",
+            max_value=QUARANTINE_STOP,
+            severity=CRITICAL,
+            description=f"at most {QUARANTINE_STOP:.0%} of the delivered rows quarantined "
+            "(more means the file itself is wrong)",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="quarantine_share",
+            max_value=QUARANTINE_WARN,
+            severity=WARNING,
+            description=f"at most {QUARANTINE_WARN:.0%} of the delivered rows quarantined",
+        ),
+    ]
+    if entity.references:
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="unknown_reference_share",
+                max_value=UNKNOWN_REFERENCE_WARN,
+                severity=WARNING,
+                description=f"at most {UNKNOWN_REFERENCE_WARN:.0%} of the rows point at an "
+                "unknown parent",
+            )
+        )
+    if has_history:
+        low, high = VOLUME_BAND
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="volume_ratio",
+                min_value=low,
+                max_value=high,
+                severity=WARNING,
+                description=f"rows loaded {low:g}x to {high:g}x the median of the last "
+                f"{VOLUME_HISTORY} batches",
+            )
+        )
+    if entity.name in FRESHNESS_DAYS:
+        days = FRESHNESS_DAYS[entity.name]
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="days_since_last_event",
+                max_value=days,
+                severity=WARNING,
+                description=f"the newest {entity.event_time} at most {days} days before the "
+                "as-of date",
+            )
+        )
+    return found
+
+
+def _batches(con, entity: str, run_id: str) -> pd.DataFrame:
+    return con.execute(
+        "SELECT batch_id, source_file, rows_read, rows_loaded, rows_quarantined, loaded_at "
+        "FROM audit.load_batches WHERE entity = ? AND run_id = ? AND rows_read > 0 "
+        "AND status IS DISTINCT FROM 'rejected' ORDER BY loaded_at",
+        [entity, run_id],
+    ).df()
+
+
+def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: date):
+    """One row of figures for the entity's new batches; whether there is volume history."""
+    read = int(batches["rows_read"].sum()) if len(batches) else 0
+    history = [
+        r[0]
+        for r in con.execute(
+            "SELECT rows_loaded FROM audit.load_batches WHERE entity = ? AND rows_read > 0 "
+            "AND run_id IS DISTINCT FROM ? AND status IS DISTINCT FROM 'rejected' "
+            "ORDER BY loaded_at DESC LIMIT ?",
+            [entity.name, run_id, VOLUME_HISTORY],
+        ).fetchall()
+    ]
+    has_history = len(history) >= VOLUME_MIN_HISTORY and read > 0
+    unknown = 0
+    if read:
+        unknown = con.execute(
+            "SELECT count(*) FROM audit.quarantine WHERE reason_code = 'unknown_reference' "
+            "AND batch_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(batches["batch_id"])],
+        ).fetchall()[0][0]
+    days = None
+    if entity.name in FRESHNESS_DAYS:
+        newest = con.execute(
+            f'SELECT max("{entity.event_time}") FROM raw.{entity.name} '
+            f'WHERE "{entity.event_time}" < ?',
+            [datetime.combine(as_of + timedelta(days=1), datetime.min.time())],
+        ).fetchall()[0][0]
+        days = (as_of - newest.date()).days if newest is not None else None
+    median = float(pd.Series(history).median()) if history else None
+    frame = pd.DataFrame(
+        [
+            {
+                "entity": entity.name,
+                "batches": len(batches),
+                "rows_read": read,
+                "rows_loaded": int(batches["rows_loaded"].sum()) if read else 0,
+                "quarantine_share": float(batches["rows_quarantined"].sum()) / read
+                if read
+                else None,
+                "unknown_reference_share": unknown / read if read else None,
+                "volume_ratio": int(batches["rows_loaded"].sum()) / median
+                if has_history and median
+                else None,
+                "days_since_last_event": days,
+            }
+        ]
+    ).astype({"quarantine_share": float, "unknown_reference_share": float, "volume_ratio": float})
+    return frame, has_history
+
+
+def _batch_rows(con, entity: Entity, batches: pd.DataFrame, tolerance) -> pd.DataFrame:
+    """The run's batches of the entity as the contract sees them (enums compared in lower
+    case, as ingestion does); a repeatable sample above ROW_SAMPLE rows."""
+    columns = ", ".join(
+        f'lower("{c.name}") AS "{c.name}"' if c.allowed else f'"{c.name}"' for c in entity.columns
+    )
+    sample = ""
+    if int(batches["rows_loaded"].sum()) > ROW_SAMPLE:
+        sample = f" USING SAMPLE reservoir({ROW_SAMPLE} ROWS) REPEATABLE (42)"
+    allowed = batches[["batch_id", "loaded_at"]].assign(
+        latest_allowed=batches["loaded_at"] + tolerance
+    )
+    con.register("run_batches", allowed)
+    try:
+        return con.execute(
+            f"""
+            SELECT {columns}, r._batch_id, b.latest_allowed AS _latest_allowed
+            FROM raw.{entity.name} AS r JOIN run_batches AS b ON r._batch_id = b.batch_id
+            {sample}
+            """
+        ).df()
+    finally:
+        con.unregister("run_batches")
+
+
+def reject_batches(con, reasons: dict[str, tuple[list[str], str]]) -> None:
+    """Take the run's batches of each entity back out of raw and quarantine and mark them
+    rejected, all in one transaction: the marts never see them, and the next run checks
+    the same files again. `reasons`: entity -> (batch ids, reason)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for entity, (batch_ids, reason) in reasons.items():
+            ids = [list(batch_ids)]
+            listed = "IN (SELECT unnest(?::VARCHAR[]))"
+            con.execute(f"DELETE FROM raw.{entity} WHERE _batch_id {listed}", ids)
+            con.execute(f"DELETE FROM audit.quarantine WHERE batch_id {listed}", ids)
+            con.execute(
+                f"UPDATE audit.load_batches SET status = 'rejected', note = ? "
+                f"WHERE batch_id {listed}",
+                [reason[:2000], *ids],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def dependants(entities: set[str]) -> list[str]:
+    """Every entity whose rows may reference one of `entities`, directly or through another
+    (their rows were checked against parents that are being taken out)."""
+    found: list[str] = []
+    for name in LOAD_ORDER:
+        parents = set(ENTITIES[name].parents)
+        if name not in entities and parents & (entities | set(found)):
+            found.append(name)
+    return found
+
+
+def _already_rejected(con, run_id: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT DISTINCT entity, note FROM audit.load_batches "
+        "WHERE run_id = ? AND status = 'rejected' ORDER BY 1",
+        [run_id],
+    ).fetchall()
+
+
+def validate_landing(
+    run_id: str, as_of: date, settings: Settings | None = None, entities=LOAD_ORDER
+) -> dict:
+    """Run the landing checkpoint on the run's batches; record the results; reject and
+    raise when a critical expectation failed. Returns the summary for the run report."""
+    from crm.warehouse import session
+    from ingest.load import ensure_tables
+
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    outcomes: list[Outcome] = []
+    failed: dict[str, list[str]] = {}
+    with session(settings=settings) as con:
+        ensure_tables(con)
+        # a retry of a task that already rejected batches (or a cleared task) must fail
+        # again, not pass on the rest
+        earlier = _already_rejected(con, run_id)
+        if earlier:
+            raise CriticalExpectationFailed(
+                "the landing checkpoint rejected this run's batches of "
+                + "; ".join(f"{entity} ({note})" for entity, note in earlier)
+            )
+        for name in entities:
+            entity = ENTITIES[name]
+            batches = _batches(con, name, run_id)
+            profile, has_history = _profile(con, entity, batches, run_id, as_of)
+            found = run_suite(
+                CHECKPOINT,
+                f"landing.{name}.profile",
+                "new batches" if len(batches) else "no new batch",
+                profile_expectations(entity, has_history),
+                profile,
+                id_columns=("entity",),
+                figures=True,
+            )
+            if len(batches):
+                found += run_suite(
+                    CHECKPOINT,
+                    f"landing.{name}",
+                    f"{len(batches)} new batch(es)",
+                    row_expectations(entity),
+                    _batch_rows(con, entity, batches, settings.future_tolerance),
+                    id_columns=(*entity.key, "_batch_id"),
+                    personal=tuple(c.name for c in entity.columns if c.personal),
+                )
+            outcomes += found
+            failures = [o for o in found if not o.success and o.severity == CRITICAL]
+            if failures and len(batches):
+                failed[name] = list(batches["batch_id"])
+        reasons = {
+            name: (
+                ids,
+                "rejected by the landing checkpoint: "
+                + "; ".join(
+                    f"expected {o.description}, observed {o.observed}"
+                    for o in outcomes
+                    if o.suite.startswith(f"landing.{name}")
+                    and not o.success
+                    and o.severity == CRITICAL
+                ),
+            )
+            for name, ids in failed.items()
+        }
+        for child in dependants(set(failed)):
+            ids = list(_batches(con, child, run_id)["batch_id"])
+            if ids:
+                parents = ", ".join(p for p in ENTITIES[child].parents if p in reasons)
+                reasons[child] = (ids, f"rejected with its parent entity's batches ({parents})")
+        # the results first, then the rejection, then the page: a failure between them
+        # leaves the rejection for the retry to find and report
+        record(con, run_id, as_of, CHECKPOINT, outcomes)
+        reject_batches(con, reasons)
+        summary = conclude(con, settings, CHECKPOINT, run_id, as_of, outcomes, recorded=True)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary

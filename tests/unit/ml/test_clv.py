@@ -95,7 +95,12 @@ def test_a_rerun_on_the_same_input_reuses_the_fit_and_new_input_refits(cdnow, cr
     assert again["model_version"] == first["model_version"]
     assert again["parameters"] == first["parameters"]
     # another date, or changed purchases: a new fit
-    assert "reused" not in update_customer_lifetime_values(date(1998, 7, 1))
+    from ml.clv import SUMMARY_SQL, _reusable_fit, input_checksum
+
+    with session() as con:
+        checksum = input_checksum(con.execute(SUMMARY_SQL).df())
+        assert _reusable_fit(con, as_of, checksum) is not None
+        assert _reusable_fit(con, date(1998, 7, 1), checksum) is None
     with session() as con:
         con.execute(
             "UPDATE intermediate.int_customers_purchases_summarised "

@@ -30,12 +30,12 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedHomeScheduling(LoadScopeScheduling):
-        """Whole groups for the modules above, whole modules for everything else (a
-        module's fixtures are built once); the biggest scopes start first."""
+        """Whole groups for the modules above, single tests for everything else; the
+        biggest groups start first (xdist orders scopes by size)."""
 
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return SHARED_HOME_GROUPS.get(Path(path).name, path)
+            module = Path(nodeid.split("::", 1)[0]).name
+            return SHARED_HOME_GROUPS.get(module, nodeid)
 
     return SharedHomeScheduling(config, log)
 

@@ -158,7 +158,7 @@ while not os.path.exists(stop):
         waited += 1  # a writer held the file for two minutes: no answer, but no harm
     except Exception as exc:
         errors.append(repr(exc))
-    time.sleep(1.0)
+    time.sleep(3.0)  # an analyst's pace: each read holds the file a moment
 json.dump({"errors": errors, "checks": checks, "waited": waited}, open(out, "w"))
 """
 

@@ -13,7 +13,7 @@ import pytest
 from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
-from tests.integration.conftest import AS_OF, EARLIER
+from tests.integration.conftest import AS_OF, EARLIER, copy_home
 
 pytestmark = pytest.mark.integration
 
@@ -206,6 +206,17 @@ def test_the_bi_snapshot_holds_the_runs_marts(pipeline):
     assert str(as_of) == AS_OF.isoformat()
     assert run_id == scalar(home, "SELECT run_id FROM audit.pipeline_runs")
     assert set(json.loads(counts)) == set(MARTS)
+
+
+def test_the_dbt_unit_tests_pass(pipeline, tmp_path, monkeypatch):
+    """The models' logic on fixed rows (funnel order, attribution, RFM, point in time):
+    runs leave them out, since a run's data cannot change their result."""
+    home = copy_home(pipeline, tmp_path)
+    monkeypatch.setenv("CRM_HOME", str(home))
+    from crm.dbt import unit_tests
+
+    result = unit_tests(AS_OF)
+    assert result.tests_passed >= 8 and result.tests_failed == 0
 
 
 def test_the_dbt_docs_page_is_a_run_output(pipeline):

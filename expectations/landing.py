@@ -2,19 +2,21 @@
 
 Two suites per entity, both built from the source contract:
 
-- `landing.<entity>` on each new batch's rows (a file as loaded): keys present and unique,
-  enums within the contract, amounts and dates in range, nothing dated after the load.
-  The row checks of ingestion already quarantine such rows, so these are the boundary's
-  second line: they fail only if a load let a bad row through. Batches above
-  `ROW_SAMPLE` rows are checked on a repeatable sample.
+- `landing.<entity>` on the rows of all the run's new batches of the entity, as one frame
+  (one GX run per entity, not per file): keys present and unique within a batch, enums
+  within the contract, amounts and dates in range, nothing dated after its load. The row
+  checks of ingestion already quarantine such rows, so these are the boundary's second
+  line: they fail only if a load let a bad row through. Above `ROW_SAMPLE` rows they run
+  on a repeatable sample.
 - `landing.<entity>.profile` on one row of batch figures: the share of rows quarantined
   (more than half means the file itself is wrong: critical), the share quarantined for
   unknown references (referential sanity), the volume against the entity's recent batches,
   and freshness (days from the newest event to the as-of date).
 
-A critical failure rejects the entity's batches of the run: their rows leave `raw` and
-`audit.quarantine`, `audit.load_batches` marks them `rejected` with the reason, and the
-task fails without retries, so the marts are not rebuilt on them. The same file delivered
+A critical failure rejects the entity's batches of the run, and those of the entities that
+reference it: their rows leave `raw` and `audit.quarantine`, `audit.load_batches` marks
+them `rejected` with the reason, and the task fails without retries (a retry of the same
+run fails again), so the marts are not rebuilt on them. The same file delivered
 again is checked again (a rejected batch is never counted as loaded).
 """
 

@@ -1,6 +1,7 @@
 """The `crm` command.
 
     crm generate --customers N [--seed S] [--end DATE] [--format parquet|csv] [--dirty-rate R]
+                 [--target files|postgres]
     crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml]
     crm backfill --from DATE --to DATE [--reverse] [--no-ml]   one run per as-of date
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
@@ -38,7 +39,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from crm.runs import parse_date
     from datagen.dirty import inject
     from datagen.generator import GenerationSpec, generate
-    from datagen.writer import write_landing
+    from datagen.writer import write_landing, write_manifest
 
     if args.customers < 1:
         raise CrmError("--customers must be at least 1")
@@ -53,16 +54,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
         bar.set_postfix_str(message)
         bar.update(1)
 
+    if args.target == "postgres":
+        if not settings.source_url:
+            raise CrmError(
+                "--target postgres writes the CRM database CRM_SOURCE_URL names: set it, "
+                "e.g. CRM_SOURCE_URL=postgresql://postgres@127.0.0.1:5432/crm_source"
+            )
+        if args.dirty_rate:
+            raise CrmError(
+                "--dirty-rate applies to files: a CRM database's constraints refuse them"
+            )
     crm = generate(spec, progress=progress)
     dirty = inject(crm, args.dirty_rate, args.seed) if args.dirty_rate else {}
     generated_s = time.perf_counter() - started
-    write_landing(
-        crm,
-        settings.landing,
-        fmt=args.format,
-        manifest_extra={"dirty_rate": args.dirty_rate, "dirty": dirty},
-        progress=progress,
-    )
+    if args.target == "postgres":
+        from datagen.source_db import write_source_db
+
+        write_source_db(crm.tables, settings.source_url, settings.source_schema, progress)
+        where = f"the CRM database ({settings.source_schema} schema)"
+        settings.landing.mkdir(parents=True, exist_ok=True)
+        write_manifest(crm, settings.landing, {"target": "postgres"})
+    else:
+        write_landing(
+            crm,
+            settings.landing,
+            fmt=args.format,
+            manifest_extra={"dirty_rate": args.dirty_rate, "dirty": dirty},
+            progress=progress,
+        )
+        where = f"{settings.landing} ({args.format})"
     bar.close()
     total = time.perf_counter() - started
     rows = {name: t.num_rows for name, t in crm.tables.items()}
@@ -79,10 +99,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             f"  dirty rows injected: {bad:,} to be quarantined, "
             f"{sum(v['late_updates'] for v in dirty.values()):,} late updates"
         )
-    print(
-        f"Generated in {generated_s:.1f} s, written in {total - generated_s:.1f} s "
-        f"to {settings.landing} ({args.format})"
-    )
+    print(f"Generated in {generated_s:.1f} s, written in {total - generated_s:.1f} s to {where}")
     return 0
 
 
@@ -389,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--end", default=_today(), help="history ends before this date (default today)"
     )
     gen.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    gen.add_argument(
+        "--target",
+        choices=("files", "postgres"),
+        default="files",
+        help="landing files (default), or the PostgreSQL CRM database CRM_SOURCE_URL names "
+        "(its schema is replaced)",
+    )
     gen.add_argument(
         "--dirty-rate",
         type=float,

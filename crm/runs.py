@@ -251,19 +251,26 @@ def format_summary(summary: dict) -> str:
         f"{summary['status']} in {summary['seconds']:.1f} s",
         "",
         f"{'entity':<27}{'read':>12}{'loaded':>12}{'quarantined':>13}"
-        f"{'files new/skipped':>18}{'raw rows':>12}",
+        f"{'batches new/skipped':>20}{'raw rows':>12}",
     ]
     totals = [0, 0, 0]
+    unchanged = 0
     for entity, r in summary["ingest"].items():
         totals[0] += r["rows_read"]
         totals[1] += r["rows_loaded"]
         totals[2] += r["rows_quarantined"]
+        unchanged += r.get("rows_unchanged", 0)
         files = f"{r['files_loaded']}/{r['files_skipped']}"
         lines.append(
             f"{entity:<27}{r['rows_read']:>12,}{r['rows_loaded']:>12,}"
-            f"{r['rows_quarantined']:>13,}{files:>18}{r['raw_rows_total']:>12,}"
+            f"{r['rows_quarantined']:>13,}{files:>20}{r['raw_rows_total']:>12,}"
         )
     lines.append(f"{'total':<27}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>13,}")
+    if unchanged:
+        lines.append(
+            f"{unchanged:,} row(s) read again from the CRM database (overlap) were already "
+            "loaded and are not loaded twice"
+        )
     reasons: dict[str, int] = {}
     ignored = []
     for entity, r in summary["ingest"].items():

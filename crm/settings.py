@@ -38,6 +38,16 @@ class Settings:
     future_tolerance: timedelta
     #: The CRM database audiences are published to (None: that destination is off).
     crm_db_url: str | None = None
+    #: The operational CRM database read as a source (None: file drops only). The ingest
+    #: tasks fall back on the Airflow connection `crm_source`.
+    source_url: str | None = None
+    #: Its schema holding one table per contract entity.
+    source_schema: str = "crm"
+    #: How far before the last watermark each incremental read starts again, for rows whose
+    #: transaction committed after a later row was read (their updated_at is older).
+    source_overlap: timedelta = timedelta(minutes=30)
+    #: Rows per extract chunk: each chunk is one batch, committed with its watermark.
+    source_chunk_rows: int = 500_000
 
     @property
     def repo(self) -> Path:
@@ -122,4 +132,8 @@ def get_settings() -> Settings:
         future_tolerance=timedelta(hours=float(os.environ.get("CRM_FUTURE_TOLERANCE_HOURS", 24))),
         # (the activate_audiences task falls back on the Airflow connection `crm_db`)
         crm_db_url=os.environ.get("CRM_DB_URL") or None,
+        source_url=os.environ.get("CRM_SOURCE_URL") or None,
+        source_schema=os.environ.get("CRM_SOURCE_SCHEMA") or "crm",
+        source_overlap=timedelta(minutes=float(os.environ.get("CRM_SOURCE_OVERLAP_MINUTES", 30))),
+        source_chunk_rows=int(os.environ.get("CRM_SOURCE_CHUNK_ROWS") or 500_000),
     )

@@ -2,7 +2,9 @@
 ## crm_pipeline
 
 The nightly batch for one as-of date: load every landing entity into the warehouse `raw`
-schema (one task per entity, parents before children so references can be checked); run
+schema (one task per entity, parents before children so references can be checked): new
+landing files, then, when the CRM database is configured (`CRM_SOURCE_URL` or the
+connection `crm_source`), the rows changed there since the entity's watermark; run
 the landing checkpoint (Great Expectations suites per entity: a critical failure rejects
 the batch and stops the run before dbt); build
 the dbt models in two phases around the customer-lifetime-value fit (phase 2 is the
@@ -59,12 +61,17 @@ def crm_pipeline():
     def ingest_task(entity: str):
         @task(task_id=f"ingest_{entity}")
         def ingest(run: dict, params=None) -> dict:
-            from crm.airflow_support import fail_fast_on_bad_input
+            from crm.airflow_support import connection_url, fail_fast_on_bad_input
+            from crm.settings import get_settings
             from ingest.load import load_entity
 
+            # the CRM database: CRM_SOURCE_URL wins; else the Airflow connection crm_source
+            source_url = get_settings().source_url or connection_url("crm_source")
             with fail_fast_on_bad_input():
                 reload = bool((params or {}).get("reload"))
-                return load_entity(entity, run_id=run["run_id"], reload=reload).as_dict()
+                return load_entity(
+                    entity, run_id=run["run_id"], reload=reload, source_url=source_url
+                ).as_dict()
 
         return ingest
 

@@ -71,12 +71,15 @@ def write_landing(
             _write_one(table, path, fmt)
             paths.append(path)
         written[entity] = paths
-    manifest = dict(crm.facts)
-    manifest["format"] = fmt
-    manifest.update(manifest_extra or {})
-    manifest["files"] = {e: [str(p.relative_to(landing)) for p in ps] for e, ps in written.items()}
-    (landing / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    files = {e: [str(p.relative_to(landing)) for p in ps] for e, ps in written.items()}
+    write_manifest(crm, landing, {"format": fmt, **(manifest_extra or {}), "files": files})
     return written
+
+
+def write_manifest(crm: GeneratedCRM, landing: Path, extra: dict) -> None:
+    """What was generated (the planted facts tests and benchmarks check against)."""
+    manifest = {**crm.facts, **extra}
+    (landing / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def read_manifest(landing: Path) -> dict:

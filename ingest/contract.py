@@ -11,7 +11,7 @@ that fail go to quarantine with the reason; see `ingest.load`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Logical column types and the warehouse type each one lands as.
 SQL_TYPES = {
@@ -121,8 +121,19 @@ MEMBER_GROUPS = ("target", "control", "holdout")
 OPPORTUNITY_STATUSES = ("open", "won", "lost", "suspended", "terminated")
 STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 
+#: Every entity may carry a soft-delete time: a CRM database marks rows deleted rather than
+#: removing them (ingest/database.py reads them like any update), and a file export may too.
+#: Staging drops a key whose version true on the as-of date was deleted before its end.
+DELETED_AT = "deleted_at"
+
+
+def _with_deleted_at(entity: Entity) -> Entity:
+    deleted = _ts(DELETED_AT, description="When the record was deleted in the CRM (soft delete).")
+    return replace(entity, columns=(*entity.columns, deleted))
+
+
 ENTITIES: dict[str, Entity] = {
-    e.name: e
+    e.name: _with_deleted_at(e)
     for e in (
         Entity(
             "customers",

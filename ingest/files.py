@@ -38,10 +38,18 @@ class LandingFile:
     relative_path: str
     size: int
     mtime_ns: int
+    #: What the batch came from when it is not a landing file (`postgres`: an extract of
+    #: the CRM database, written as CSV by ingest/database.py).
+    origin: str | None = None
 
     @property
     def format(self) -> str:
         return file_format(self.path)
+
+    @property
+    def source_format(self) -> str:
+        """As recorded in audit.load_batches.file_format."""
+        return self.origin or self.format
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ class EntityLoadResult:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    #: Rows a database read returned again that raw (or quarantine) already held.
+    rows_unchanged: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     raw_rows_total: int = 0
@@ -130,6 +132,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS note VARCHAR")
     # 'rejected' when the landing checkpoint (expectations/landing.py) took the batch back out
     con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS status VARCHAR")
+    # database extracts (ingest/database.py): which source, and the newest updated_at read
+    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS source_id VARCHAR")
+    con.execute(
+        "ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS source_watermark TIMESTAMP"
+    )
     con.execute(
         """
         CREATE TABLE IF NOT EXISTS audit.quarantine (
@@ -266,7 +273,7 @@ def _row_checks(
     return checks
 
 
-def _validate_batch(
+def validate_batch(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     present: tuple[str, ...],
@@ -409,7 +416,7 @@ def _record_batch(
             batch_id,
             file.entity,
             file.relative_path,
-            file.format,
+            file.source_format,
             file.size,
             file.mtime_ns,
             digest,
@@ -479,7 +486,53 @@ def _load_file(
     # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
     try:
         read = read_into_source_table(con, file, entity, mapping)
-        _validate_batch(con, entity, read.columns, loaded_at + future_tolerance, mapping)
+        validate_batch(con, entity, read.columns, loaded_at + future_tolerance, mapping)
+    except BaseException:
+        _drop_work_tables(con)
+        raise
+    return "loaded", commit_batch(con, entity, file, digest, read, loaded_at, run_id)
+
+
+def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns) -> int:
+    """Take out of CHECKED_TABLE the rows raw or quarantine already hold exactly: a source
+    read again over an overlap, or after a failed attempt, adds no second copy."""
+    before = con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
+    same = " AND ".join(
+        f"r.{_q(c)} = c.{_q(c)}" if c in entity.key else f"r.{_q(c)} IS NOT DISTINCT FROM c.{_q(c)}"
+        for c in columns
+    )
+    con.execute(
+        f"DELETE FROM {CHECKED_TABLE} AS c WHERE c._reason = '' AND EXISTS "
+        f"(SELECT 1 FROM raw.{entity.name} AS r WHERE {same})"
+    )
+    known_rejects = (
+        "SELECT _row_number FROM ("
+        + raw_rows_sql(f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> ''")
+        + ") AS j WHERE CAST(j._raw AS VARCHAR) IN (SELECT raw_row FROM audit.quarantine "
+        f"WHERE entity = {_lit(entity.name)} AND raw_row IS NOT NULL)"
+    )
+    con.execute(f"DELETE FROM {CHECKED_TABLE} WHERE _row_number IN ({known_rejects})")
+    return before - con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
+
+
+def commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    file: LandingFile,
+    digest: str,
+    read,
+    loaded_at: datetime,
+    run_id: str | None,
+    skip_known: bool = False,
+    source_id: str | None = None,
+    watermark: datetime | None = None,
+) -> dict:
+    """Write the checked batch in CHECKED_TABLE in one transaction: valid rows to raw,
+    rejected rows to quarantine, the batch (with its source watermark, for a database
+    extract) to audit.load_batches. `skip_known` leaves out rows already held."""
+    batch_id = _batch_id(file, digest)
+    try:
+        unchanged = _drop_known_rows(con, entity, read.columns) if skip_known else 0
     except BaseException:
         _drop_work_tables(con)
         raise
@@ -534,9 +587,10 @@ def _load_file(
         )
         quarantined = sum(by_reason.values())
         rows_read = read.rows + read.rejected_lines
-        if loaded + quarantined != rows_read:
+        if loaded + quarantined + unchanged != rows_read:
             raise AssertionError(
-                f"{file.path}: {loaded} loaded + {quarantined} quarantined != {rows_read} read"
+                f"{file.path}: {loaded} loaded + {quarantined} quarantined + {unchanged} "
+                f"already held != {rows_read} read"
             )
         _record_batch(
             con,
@@ -547,7 +601,14 @@ def _load_file(
             read.ignored_columns,
             loaded_at,
             run_id,
+            note=f"{unchanged:,} row(s) already held, not loaded again" if unchanged else None,
         )
+        if source_id is not None:
+            con.execute(
+                "UPDATE audit.load_batches SET source_id = ?, source_watermark = ? "
+                "WHERE batch_id = ?",
+                [source_id, watermark, batch_id],
+            )
         faults.checkpoint("ingest.load.before_commit")
         con.execute("COMMIT")
     except BaseException:
@@ -555,10 +616,11 @@ def _load_file(
         raise
     finally:
         _drop_work_tables(con)
-    return "loaded", {
+    return {
         "rows_read": rows_read,
         "rows_loaded": loaded,
         "rows_quarantined": quarantined,
+        "rows_unchanged": unchanged,
         "by_reason": by_reason,
         "ignored_columns": list(read.ignored_columns),
     }
@@ -569,8 +631,10 @@ def load_entity(
     run_id: str | None = None,
     settings: Settings | None = None,
     reload: bool = False,
+    source_url: str | None = None,
 ) -> EntityLoadResult:
-    """Load every new landing file of one entity into `raw.<entity_name>`."""
+    """Load every new landing file of one entity into `raw.<entity_name>`, then, when a CRM
+    database is configured (`source_url`), what changed there since the last read."""
     settings = settings or get_settings()
     entity = ENTITIES[entity_name]
     started = time.perf_counter()
@@ -590,24 +654,36 @@ def load_entity(
                 result.files_skipped += 1
                 continue
             result.files_loaded += 1
-            result.rows_read += counts["rows_read"]
-            result.rows_loaded += counts["rows_loaded"]
-            result.rows_quarantined += counts["rows_quarantined"]
-            for reason, n in counts["by_reason"].items():
-                result.quarantined_by_reason[reason] = (
-                    result.quarantined_by_reason.get(reason, 0) + n
-                )
-            for col in counts["ignored_columns"]:
-                if col not in result.ignored_columns:
-                    result.ignored_columns.append(col)
+            add_counts(result, counts)
         result.raw_rows_total = con.execute(f"SELECT count(*) FROM raw.{entity_name}").fetchone()[0]
     finally:
         con.close()
+    if source_url:
+        from ingest.database import load_from_source
+
+        # (sets raw_rows_total again, after its batches)
+        load_from_source(entity, result, source_url, run_id=run_id, settings=settings)
     if entity.required and result.raw_rows_total == 0:
+        where = f"files in {settings.landing / entity_name}"
+        if source_url:
+            where += f" or rows in the CRM database table {settings.source_schema}.{entity_name}"
         raise BadInputError(
             f"{entity_name} is required but nothing was loaded: put CSV, Parquet or JSON lines "
-            f"files in {settings.landing / entity_name}"
+            + where
             + (" (all rows were quarantined; see audit.quarantine)" if result.rows_read else "")
         )
     result.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+def add_counts(result: EntityLoadResult, counts: dict) -> None:
+    """Add one committed batch's counts to the entity's result."""
+    result.rows_read += counts["rows_read"]
+    result.rows_loaded += counts["rows_loaded"]
+    result.rows_quarantined += counts["rows_quarantined"]
+    result.rows_unchanged += counts.get("rows_unchanged", 0)
+    for reason, n in counts["by_reason"].items():
+        result.quarantined_by_reason[reason] = result.quarantined_by_reason.get(reason, 0) + n
+    for col in counts["ignored_columns"]:
+        if col not in result.ignored_columns:
+            result.ignored_columns.append(col)

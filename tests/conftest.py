@@ -23,6 +23,7 @@ SHARED_HOME_GROUPS = {
     "test_target_models.py": "demo",
     "test_marts.py": "pipeline",
     "test_pipeline.py": "pipeline",
+    "test_crm_source.py": "crm_source",
 }
 
 
@@ -62,10 +63,11 @@ def warehouse_query(home: Path, sql: str) -> list[tuple]:
 
 
 def run_crm(
-    *args: str, home: Path, check: bool = True, timeout: int = 600
+    *args: str, home: Path, check: bool = True, timeout: int = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the real `crm` command line in a subprocess against `home`."""
-    env = dict(os.environ, CRM_HOME=str(home))
+    """Run the real `crm` command line in a subprocess against `home` (`env`: more
+    variables)."""
+    env = dict(os.environ, CRM_HOME=str(home), **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "crm.cli", *args],
         env=env,

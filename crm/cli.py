@@ -5,6 +5,7 @@
     crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml]
     crm backfill --from DATE --to DATE [--reverse] [--no-ml]   one run per as-of date
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
+    crm postgres-marts [--as-of DATE]   the marts on PostgreSQL too (CRM_PG_*), BI role
     crm models [list] [--offer X] | rollback OFFER [--to VERSION]
     crm quarantine [list] | show ENTITY [--reason R] | export ENTITY --out F | resubmit ENTITY F
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
@@ -248,6 +249,28 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_postgres_marts(args: argparse.Namespace) -> int:
+    from crm.pg_warehouse import BI_ROLE, build_marts, pg_url
+    from crm.runs import parse_date
+
+    settings = get_settings()
+    last_run = settings.reports / "last_run.json"
+    if args.as_of is None and not last_run.exists():
+        raise CrmError("no run yet: `crm run` first, or give --as-of")
+    as_of = parse_date(args.as_of or json.loads(last_run.read_text())["as_of"])
+    result = build_marts(as_of, settings)
+    d = result["dbt"]
+    rows = sum(result["sources"].values())
+    target = pg_url().rsplit("@", 1)[-1]
+    print(
+        f"PostgreSQL warehouse {target} as of {as_of}: {len(result['sources'])} source tables "
+        f"({rows:,} rows) copied in {result['sync_seconds']:.1f} s; dbt built {d['models']} "
+        f"models, {d['tests_passed']} tests passed, {d['tests_failed']} failed in "
+        f"{result['dbt_seconds']:.1f} s; role {BI_ROLE} reads marts only"
+    )
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from ml.registry import Registry
     from ml.warehouse import sync_registry_tables
@@ -457,6 +480,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--end", default=None)
     demo.set_defaults(func=cmd_demo)
+
+    pgm = sub.add_parser(
+        "postgres-marts",
+        help="build the marts on the PostgreSQL warehouse (CRM_PG_*) from this warehouse's "
+        "sources, with a read-only role for BI",
+    )
+    pgm.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the last run's)")
+    pgm.set_defaults(func=cmd_postgres_marts)
 
     models = sub.add_parser("models", help="list model versions, or roll a champion back")
     models.add_argument("action", nargs="?", choices=("list", "rollback"), default="list")

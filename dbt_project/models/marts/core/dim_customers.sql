@@ -136,9 +136,11 @@ described as (
             when age < 60 then '50-59'
             when age >= 60 then '60+'
         end as age_band,
-        {{ dbt.concat(["cast(recency_score as " ~ dbt.type_string() ~ ")",
-                       "cast(frequency_score as " ~ dbt.type_string() ~ ")",
-                       "cast(monetary_score as " ~ dbt.type_string() ~ ")"]) }} as rfm_code,
+        {#- whole numbers first: a double prints as '4.0' on DuckDB, '4' on PostgreSQL #}
+        {%- set int_, text_ = dbt.type_int(), dbt.type_string() %}
+        {{ dbt.concat(["cast(cast(recency_score as " ~ int_ ~ ") as " ~ text_ ~ ")",
+                       "cast(cast(frequency_score as " ~ int_ ~ ") as " ~ text_ ~ ")",
+                       "cast(cast(monetary_score as " ~ int_ ~ ") as " ~ text_ ~ ")"]) }} as rfm_code,
         {{ rfm_segment('recency_score', 'frequency_score') }} as rfm_segment,
         case
             when first_purchase_at is null then 'prospect'

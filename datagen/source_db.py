@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,18 +84,19 @@ def _touch_function(schema: str) -> str:
     """
 
 
-def _fill_updated_at(entity: Entity, table: pa.Table) -> pa.Table:
+def _fill_updated_at(entity: Entity, table: pa.Table, loaded: pa.Scalar) -> pa.Table:
     """Every row needs an updated_at in the source: the contract's own when the entity has
-    one, else the time the row came to be (its event time), else the load time (NULL here,
-    the column default)."""
+    one, else the time the row came to be (its event time), else the load time."""
     names = table.column_names
     if "updated_at" in names:
-        if entity.event_time and table["updated_at"].null_count:
-            filled = pc.coalesce(table["updated_at"], table[entity.event_time])
-            table = table.set_column(names.index("updated_at"), "updated_at", filled)
-        return table
+        column = table["updated_at"]
+        if entity.event_time:
+            column = pc.coalesce(column, table[entity.event_time])
+        return table.set_column(
+            names.index("updated_at"), "updated_at", pc.coalesce(column, loaded)
+        )
     if entity.event_time and entity.event_time in names:
-        return table.append_column("updated_at", table[entity.event_time])
+        return table.append_column("updated_at", pc.coalesce(table[entity.event_time], loaded))
     return table
 
 
@@ -109,6 +111,8 @@ def write_source_db(
 
     step = progress or (lambda _msg: None)
     counts: dict[str, int] = {}
+    now = datetime.now(UTC).replace(tzinfo=None)
+    loaded = pa.scalar(now, type=pa.timestamp("us"))
     con = psycopg2.connect(url, connect_timeout=10)
     try:
         with con, con.cursor() as cur:
@@ -125,7 +129,7 @@ def write_source_db(
                     counts[name] = 0
                     continue
                 step(f"load {name}")
-                table = _fill_updated_at(entity, table)
+                table = _fill_updated_at(entity, table, loaded)
                 columns = ", ".join(_q(c) for c in table.column_names)
                 copy = (
                     f"COPY {_q(schema)}.{_q(name)} ({columns}) FROM STDIN "

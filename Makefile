@@ -10,7 +10,7 @@ CUSTOMERS ?= 20000
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test install browser lint format bench airflow-ui clean
+.PHONY: run test install browser lint format bench airflow-ui airflow-up airflow-down clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench: $(STAMP)
 ## The Airflow UI and scheduler for the embedded default (http://localhost:8080).
 airflow-ui: $(STAMP)
 	$(BIN)/crm airflow standalone
+
+## Airflow as a deployment: PostgreSQL metadata database, Celery workers on Redis, each
+## process separate (docs/deployment.md). WORKERS sets how many workers.
+airflow-up: $(STAMP)
+	$(BIN)/crm deployment up --workers $${WORKERS:-2}
+
+airflow-down: $(STAMP)
+	$(BIN)/crm deployment down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dbt_project/target dbt_project/logs

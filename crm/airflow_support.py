@@ -18,6 +18,17 @@ WRITER_DEFAULT_ARGS = {
 }
 
 
+def schedule(variable: str, default: str) -> str | None:
+    """A DAG's schedule: the cron expression in `variable` when set ('none' for manual
+    runs only), else `default`. Read at parse time: change it without editing the DAG."""
+    import os
+
+    value = os.environ.get(variable, "").strip()
+    if value.lower() == "none":
+        return None
+    return value or default
+
+
 def as_of_param(description: str):
     """The `as_of` run parameter (YYYY-MM-DD or empty) every DAG takes."""
     from airflow.sdk import Param

@@ -6,6 +6,7 @@
     crm backfill --from DATE --to DATE [--reverse] [--no-ml]   one run per as-of date
     crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
     crm postgres-marts [--as-of DATE]   the marts on PostgreSQL too (CRM_PG_*), BI role
+    crm deployment up [--workers N] | status | down | airflow <args>   Celery deployment
     crm models [list] [--offer X] | rollback OFFER [--to VERSION]
     crm quarantine [list] | show ENTITY [--reason R] | export ENTITY --out F | resubmit ENTITY F
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
@@ -271,6 +272,29 @@ def cmd_postgres_marts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deployment(args: argparse.Namespace) -> int:
+    from crm.deployment import airflow_in_deployment, deployment
+
+    dep = deployment()
+    if args.action == "up":
+        print(f"Starting Airflow with {args.workers} Celery worker(s) ({dep.folder})...")
+        dep.up(workers=args.workers)
+        print(f"up: api-server {dep.base_url}; `crm deployment down` stops it")
+    elif args.action == "down":
+        dep.down()
+        print("down")
+    elif args.action == "status":
+        states = dep.status()
+        if not states:
+            print("not running")
+        for name, alive in states.items():
+            print(f"  {name:<14} {'running' if alive else 'STOPPED'}")
+        return 0 if states and all(states.values()) else 1
+    else:  # airflow: any Airflow command against the deployment's metadata database
+        return airflow_in_deployment(args.airflow_args).returncode
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from ml.registry import Registry
     from ml.warehouse import sync_registry_tables
@@ -488,6 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pgm.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the last run's)")
     pgm.set_defaults(func=cmd_postgres_marts)
+
+    dep = sub.add_parser(
+        "deployment",
+        help="Airflow as a deployment: PostgreSQL metadata, Celery workers on Redis "
+        "(up, status, down, airflow <args>)",
+    )
+    dep.add_argument("action", choices=("up", "status", "down", "airflow"))
+    dep.add_argument("--workers", type=int, default=2, help="Celery workers to start (up)")
+    dep.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    dep.set_defaults(func=cmd_deployment)
 
     models = sub.add_parser("models", help="list model versions, or roll a champion back")
     models.add_argument("action", nargs="?", choices=("list", "rollback"), default="list")

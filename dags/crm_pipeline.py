@@ -26,13 +26,13 @@ task at once with the file and the problem; a locked warehouse is retried.
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param, schedule
 from crm.assets import BI_SNAPSHOT, WAREHOUSE_MODELS, WAREHOUSE_RAW
 from ingest.contract import ENTITIES, LOAD_ORDER
 
 
 @dag(
-    schedule="0 2 * * *",
+    schedule=schedule("CRM_PIPELINE_SCHEDULE", "0 2 * * *"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -14,12 +14,12 @@ date, a tree no better than chance) stop an offer's training and leave its champ
 import pendulum
 from airflow.sdk import dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param, schedule
 from crm.assets import TARGET_MODELS
 
 
 @dag(
-    schedule="0 4 * * 1",
+    schedule=schedule("CRM_TRAINING_SCHEDULE", "0 4 * * 1"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

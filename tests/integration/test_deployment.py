@@ -1,0 +1,123 @@
+"""Airflow as a deployment on this machine: PostgreSQL metadata database, CeleryExecutor
+with Redis as broker, scheduler, dag-processor, api-server and two Celery workers as
+separate processes (`crm deployment up`). The pipeline DAG is triggered through the CLI;
+scoring and activation follow by their Assets; the CRM database is read through the
+Airflow connection `crm_source`, given in the environment."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from datetime import date
+
+import psycopg2
+import pytest
+
+from datagen.generator import GenerationSpec, generate
+from datagen.source_db import write_source_db
+from tests.conftest import run_crm
+
+pytestmark = pytest.mark.integration
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+AS_OF = date(2026, 5, 31)
+CHAINED = ("crm_pipeline", "score_target_customers", "activate_audiences")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _metadata(database: str, sql: str) -> list[tuple]:
+    conn = psycopg2.connect(f"{SERVER}/{database}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    import redis
+
+    suffix = uuid.uuid4().hex[:8]
+    database, schema = f"airflow_test_{suffix}", f"crm_source_deploy_{suffix}"
+    admin = psycopg2.connect(f"{SERVER}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{database}"')
+    broker_db = 11
+    redis.Redis(host="127.0.0.1", port=6379, db=broker_db).flushdb()
+    crm = generate(GenerationSpec(customers=2000, seed=3, end=date(2026, 6, 1)))
+    write_source_db(crm.tables, f"{SERVER}/test", schema)
+    home = tmp_path / "home"
+    env = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{broker_db}",
+        "CRM_AIRFLOW_API_PORT": str(_free_port()),
+        # manual and asset-triggered runs only: no scheduled run of its own during the test
+        "CRM_PIPELINE_SCHEDULE": "none",
+        "CRM_TRAINING_SCHEDULE": "none",
+        # the CRM database through an Airflow connection from the environment
+        "AIRFLOW_CONN_CRM_SOURCE": f"{SERVER}/test",
+        "CRM_SOURCE_SCHEMA": schema,
+    }
+    up = run_crm("deployment", "up", "--workers", "2", home=home, env=env, timeout=400)
+    try:
+        yield {"home": home, "env": env, "database": database, "up": up.stdout}
+    finally:
+        run_crm("deployment", "down", home=home, env=env, check=False)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        with psycopg2.connect(f"{SERVER}/test") as conn, conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()
+        admin.close()
+
+
+def test_the_dags_run_end_to_end_on_two_celery_workers_chained_by_assets(deployment):
+    home, env, database = deployment["home"], deployment["env"], deployment["database"]
+    status = run_crm("deployment", "status", home=home, env=env).stdout
+    for process in ("scheduler", "dag-processor", "api-server", "worker-1", "worker-2"):
+        assert f"{process:<14} running" in status
+    for dag_id in CHAINED:
+        run_crm("deployment", "airflow", "dags", "unpause", dag_id, home=home, env=env)
+    run_crm(
+        "deployment", "airflow", "dags", "trigger", "crm_pipeline",
+        "-c", json.dumps({"as_of": AS_OF.isoformat()}), home=home, env=env,
+    )  # fmt: skip
+
+    deadline = time.monotonic() + 480
+    runs: dict[str, tuple[str, str]] = {}
+    while time.monotonic() < deadline:
+        runs = {
+            dag: (state, run_type)
+            for dag, state, run_type in _metadata(
+                database, "SELECT dag_id, state, run_type FROM dag_run"
+            )
+        }
+        finished = {d: s for d, (s, _) in runs.items() if s in ("success", "failed")}
+        if "failed" in finished.values() or len(finished) == len(CHAINED):
+            break
+        time.sleep(3)
+    assert runs == {
+        "crm_pipeline": ("success", "manual"),
+        "score_target_customers": ("success", "asset_triggered"),
+        "activate_audiences": ("success", "asset_triggered"),
+    }, runs
+
+    tasks = _metadata(database, "SELECT dag_id, task_id, state, hostname FROM task_instance")
+    ran = [t for t in tasks if t[2] == "success"]
+    assert len(ran) >= 20
+    assert {t[3] for t in ran} == {"worker-1", "worker-2"}  # both workers took tasks
+    summary = json.loads((home / "reports" / "last_run.json").read_text())
+    assert summary["as_of"] == AS_OF.isoformat()
+    assert summary["ingest"]["customers"]["rows_loaded"] == 2000  # from the CRM database
+    activation = json.loads((home / "reports" / "last_activation.json").read_text())
+    assert activation["as_of"] == AS_OF.isoformat()

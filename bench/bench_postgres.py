@@ -11,8 +11,8 @@ builds read its table. Then, timed:
    sources over (`crm.pg_warehouse.sync_sources`), then the same `dbt build`.
 
 Prints the seconds of each, the ratio, the peak memory of the processes and the size of
-each warehouse. PostgreSQL runs as configured on the machine (a default Debian cluster
-here: shared_buffers 128 MB, work_mem 4 MB); docs/deployment.md says what to tune.
+each warehouse. PostgreSQL runs as configured on the machine, untuned (a default Debian
+cluster here: shared_buffers 128 MB, work_mem 4 MB).
 """
 
 from __future__ import annotations

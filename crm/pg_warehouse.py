@@ -40,7 +40,9 @@ def pg_url() -> str:
     host = os.environ.get("CRM_PG_HOST", "127.0.0.1")
     port = os.environ.get("CRM_PG_PORT", "5432")
     database = os.environ.get("CRM_PG_DATABASE", "crm")
-    auth = f"{user}:{password}" if password else user
+    from urllib.parse import quote
+
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
     return f"postgresql://{auth}@{host}:{port}/{database}"
 
 

@@ -78,6 +78,11 @@ def safe_name(text: str) -> str:
     return cleaned or "run"
 
 
+def parse_timestamp(value: str | datetime) -> datetime:
+    """A timestamp a run recorded (ISO text from an XCom, or already a datetime), UTC."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

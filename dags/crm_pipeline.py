@@ -62,6 +62,7 @@ def crm_pipeline():
         @task(task_id=f"ingest_{entity}")
         def ingest(run: dict, params=None) -> dict:
             from crm.airflow_support import connection_url, fail_fast_on_bad_input
+            from crm.runs import parse_timestamp
             from crm.settings import get_settings
             from ingest.load import load_entity
 
@@ -70,7 +71,12 @@ def crm_pipeline():
             with fail_fast_on_bad_input():
                 reload = bool((params or {}).get("reload"))
                 return load_entity(
-                    entity, run_id=run["run_id"], reload=reload, source_url=source_url
+                    entity,
+                    run_id=run["run_id"],
+                    reload=reload,
+                    source_url=source_url,
+                    # every entity of the run reads the CRM database up to the same instant
+                    source_until=parse_timestamp(run["started_at"]),
                 ).as_dict()
 
         return ingest

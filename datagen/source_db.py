@@ -9,7 +9,7 @@ are (the generator writes one version per key).
 
 This is the source `ingest/database.py` reads; `crm generate --target postgres` calls it.
 Rows load with COPY, parents before children, in one transaction: the schema is replaced
-whole or not at all.
+whole or not at all, and only a schema this module made (marked by its comment).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from crm.errors import CrmError
 from crm.sql import quote_identifier as _q
 from ingest.contract import DELETED_AT, ENTITIES, LOAD_ORDER, Entity
 
@@ -35,6 +36,8 @@ PG_TYPES = {
     "integer": "bigint",
     "boolean": "boolean",
 }
+#: The comment that marks a schema as generated demo data, which may be replaced.
+SCHEMA_MARK = "crm-analytics demo CRM (crm generate --target postgres)"
 #: Rows per COPY, so a 28-million-row table never sits in memory as one CSV text.
 COPY_ROWS = 500_000
 #: Timestamps are UTC without a zone, as in the warehouse.
@@ -117,8 +120,19 @@ def write_source_db(
     try:
         with con, con.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+                (schema,),
+            )
+            existing = cur.fetchall()
+            if existing and existing[0][0] != SCHEMA_MARK:
+                raise CrmError(
+                    f"schema {schema} exists and was not made by crm generate: refusing to "
+                    "replace it (set CRM_SOURCE_SCHEMA to another schema)"
+                )
             cur.execute(f"DROP SCHEMA IF EXISTS {_q(schema)} CASCADE")
             cur.execute(f"CREATE SCHEMA {_q(schema)}")
+            cur.execute(f"COMMENT ON SCHEMA {_q(schema)} IS %s", (SCHEMA_MARK,))
             cur.execute(_touch_function(schema))
             for name in LOAD_ORDER:
                 entity = ENTITIES[name]

@@ -390,7 +390,7 @@ def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     drop_temp_tables(con)
 
 
-def _batch_id(file: LandingFile, digest: str) -> str:
+def batch_id_for(file: LandingFile, digest: str) -> str:
     return hashlib.blake2b(
         f"{file.entity}|{file.relative_path}|{digest}".encode(), digest_size=8
     ).hexdigest()
@@ -452,7 +452,7 @@ def _load_file(
     if not reload and _already_loaded(con, file):
         return "skipped", None
     digest = checksum(file.path)
-    batch_id = _batch_id(file, digest)
+    batch_id = batch_id_for(file, digest)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     if not reload:
         same_bytes = con.execute(
@@ -493,23 +493,50 @@ def _load_file(
     return "loaded", commit_batch(con, entity, file, digest, read, loaded_at, run_id)
 
 
-def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns) -> int:
+def already_recorded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
+    """The batch is in the batch log and was not rejected."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM audit.load_batches WHERE batch_id = ? "
+            "AND status IS DISTINCT FROM 'rejected'",
+            [batch_id],
+        ).fetchall()[0][0]
+    )
+
+
+def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns, batch_id: str) -> int:
     """Take out of CHECKED_TABLE the rows raw or quarantine already hold exactly: a source
-    read again over an overlap, or after a failed attempt, adds no second copy."""
+    read again over an overlap, or after a failed attempt, adds no second copy.
+
+    With a version column a row is known when the same version was loaded; without one,
+    only the key's latest loaded row counts (a value that changes back, A -> B -> A, is a
+    change). A row quarantined for an unknown parent is checked again: the parent may
+    have arrived since."""
     before = con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
     same = " AND ".join(
         f"r.{_q(c)} = c.{_q(c)}" if c in entity.key else f"r.{_q(c)} IS NOT DISTINCT FROM c.{_q(c)}"
         for c in columns
     )
+    held = f"(SELECT * FROM raw.{entity.name} WHERE _batch_id <> {_lit(batch_id)})"
+    if not entity.version_column:
+        keys = ", ".join(_q(k) for k in entity.key)
+        held = (
+            f"(SELECT * FROM {held} QUALIFY row_number() OVER (PARTITION BY {keys} "
+            "ORDER BY _loaded_at DESC, _row_number DESC) = 1)"
+        )
     con.execute(
         f"DELETE FROM {CHECKED_TABLE} AS c WHERE c._reason = '' AND EXISTS "
-        f"(SELECT 1 FROM raw.{entity.name} AS r WHERE {same})"
+        f"(SELECT 1 FROM {held} AS r WHERE {same})"
     )
     known_rejects = (
         "SELECT _row_number FROM ("
-        + raw_rows_sql(f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> ''")
+        + raw_rows_sql(
+            f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> '' "
+            "AND _reason_code <> 'unknown_reference'"
+        )
         + ") AS j WHERE CAST(j._raw AS VARCHAR) IN (SELECT raw_row FROM audit.quarantine "
-        f"WHERE entity = {_lit(entity.name)} AND raw_row IS NOT NULL)"
+        f"WHERE entity = {_lit(entity.name)} AND raw_row IS NOT NULL "
+        f"AND batch_id <> {_lit(batch_id)})"
     )
     con.execute(f"DELETE FROM {CHECKED_TABLE} WHERE _row_number IN ({known_rejects})")
     return before - con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
@@ -530,9 +557,9 @@ def commit_batch(
     """Write the checked batch in CHECKED_TABLE in one transaction: valid rows to raw,
     rejected rows to quarantine, the batch (with its source watermark, for a database
     extract) to audit.load_batches. `skip_known` leaves out rows already held."""
-    batch_id = _batch_id(file, digest)
+    batch_id = batch_id_for(file, digest)
     try:
-        unchanged = _drop_known_rows(con, entity, read.columns) if skip_known else 0
+        unchanged = _drop_known_rows(con, entity, read.columns, batch_id) if skip_known else 0
     except BaseException:
         _drop_work_tables(con)
         raise
@@ -632,9 +659,11 @@ def load_entity(
     settings: Settings | None = None,
     reload: bool = False,
     source_url: str | None = None,
+    source_until: datetime | None = None,
 ) -> EntityLoadResult:
     """Load every new landing file of one entity into `raw.<entity_name>`, then, when a CRM
-    database is configured (`source_url`), what changed there since the last read."""
+    database is configured (`source_url`), what changed there since the last read and
+    before `source_until` (the run's start, so that every entity stops at one instant)."""
     settings = settings or get_settings()
     entity = ENTITIES[entity_name]
     started = time.perf_counter()
@@ -662,7 +691,9 @@ def load_entity(
         from ingest.database import load_from_source
 
         # (sets raw_rows_total again, after its batches)
-        load_from_source(entity, result, source_url, run_id=run_id, settings=settings)
+        load_from_source(
+            entity, result, source_url, run_id=run_id, settings=settings, until=source_until
+        )
     if entity.required and result.raw_rows_total == 0:
         where = f"files in {settings.landing / entity_name}"
         if source_url:

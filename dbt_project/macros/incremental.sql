@@ -36,3 +36,21 @@
     or {{ column }} >= {{ window_start }}
     {%- endfor %}
 {%- endmacro %}
+
+{% macro forget_deleted(key, entity, staging_model) -%}
+    {#- An incremental fact's rows whose key the CRM deleted (soft delete, `deleted_at`)
+        by the as-of date: the change filter never selects a key staging no longer has,
+        so delete it here. A key deleted and later restored is still in staging and stays
+        (or comes back with the incremental rows). -#}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ key }} in (
+            select deleted.{{ key }} from {{ source('crm', entity) }} as deleted
+            where deleted.deleted_at < {{ as_of_cutoff() }}
+              and not exists (
+                  select 1 from {{ ref(staging_model) }} as kept
+                  where kept.{{ key }} = deleted.{{ key }}
+              )
+        )
+    {%- endif -%}
+{%- endmacro %}

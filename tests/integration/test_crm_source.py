@@ -71,6 +71,20 @@ def _build(home) -> dict:
         "('NEW-2', %s, 'P010', %s, 60.00, 'completed', %s)",
         (updated, f"{LATER} 08:00", f"{LATER} 08:00") * 2,
     )
+    # and a purchase and a contact deleted: the incremental facts must drop them
+    gone_transaction = sql(
+        f'SELECT min(transaction_id) FROM "{schema}".transactions WHERE transaction_id NOT LIKE %s',
+        ("NEW-%",),
+    )[0][0]
+    gone_interaction = sql(f'SELECT min(interaction_id) FROM "{schema}".interactions')[0][0]
+    for table, key, value in (
+        ("transactions", "transaction_id", gone_transaction),
+        ("interactions", "interaction_id", gone_interaction),
+    ):
+        sql(
+            f'UPDATE "{schema}".{table} SET deleted_at = %s, updated_at = %s WHERE {key} = %s',
+            (f"{AS_OF + timedelta(days=1)} 12:00", f"{AS_OF + timedelta(days=1)} 12:00", value),
+        )
     second = run_crm("run", "--as-of", LATER.isoformat(), "--no-ml", home=database, env=env)
     sql(f'DROP SCHEMA "{schema}" CASCADE')
     return {
@@ -79,6 +93,8 @@ def _build(home) -> dict:
         "source_rows": source_rows,
         "deleted": deleted,
         "updated": updated,
+        "gone_transaction": gone_transaction,
+        "gone_interaction": gone_interaction,
     }
 
 
@@ -108,8 +124,14 @@ def test_a_later_run_reads_only_the_changes_and_staging_applies_them(crm_source)
     summary = last_summary(home)
     assert summary["as_of"] == LATER.isoformat()
     loaded = {e: r["rows_loaded"] for e, r in summary["ingest"].items()}
-    assert loaded["customers"] == 2 and loaded["transactions"] == 2
-    assert sum(loaded.values()) == 4
+    assert loaded["customers"] == 2 and loaded["transactions"] == 3
+    assert loaded["interactions"] == 1 and sum(loaded.values()) == 6
+    # nothing already loaded went missing: raw only grew, by what was loaded
+    first = json.loads(
+        query(home, "SELECT summary FROM audit.pipeline_runs ORDER BY finished_at")[0][0]
+    )["ingest"]
+    for entity, r in summary["ingest"].items():
+        assert r["raw_rows_total"] == first[entity]["raw_rows_total"] + loaded[entity], entity
     assert "already loaded and are not loaded twice" in crm_source["second_stdout"]
     deleted, updated = crm_source["deleted"], crm_source["updated"]
     assert query(
@@ -122,7 +144,19 @@ def test_a_later_run_reads_only_the_changes_and_staging_applies_them(crm_source)
         home,
         "SELECT count(*) FROM staging.stg_crm__transactions WHERE transaction_id LIKE 'NEW-%'",
     ) == [(2,)]
-    # a deleted customer is gone from the customer 360 too
+    # a deleted customer is gone from the customer 360 too, deleted facts from the
+    # incremental fact tables
     assert query(
         home, f"SELECT count(*) FROM marts.dim_customers WHERE customer_id = '{deleted}'"
     ) == [(0,)]
+    gone_t, gone_i = crm_source["gone_transaction"], crm_source["gone_interaction"]
+    assert query(
+        home, f"SELECT count(*) FROM marts.fct_transactions WHERE transaction_id = '{gone_t}'"
+    ) == [(0,)]
+    assert query(
+        home, f"SELECT count(*) FROM marts.fct_interactions WHERE interaction_id = '{gone_i}'"
+    ) == [(0,)]
+    # the other facts stay: the daily run did not rebuild, and lost nothing
+    assert query(home, "SELECT count(*) FROM marts.fct_transactions") == query(
+        home, "SELECT count(*) FROM staging.stg_crm__transactions"
+    )

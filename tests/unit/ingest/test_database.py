@@ -210,3 +210,95 @@ def test_a_required_table_missing_from_the_source_is_bad_input(crm_home, monkeyp
     monkeypatch.setenv("CRM_SOURCE_SCHEMA", "no_such_schema")
     with pytest.raises(BadInputError, match="no table no_such_schema.customers"):
         load_entity("customers", run_id="run-1", source_url=URL)
+
+
+def test_reading_an_unchanged_table_again_keeps_every_row(source):
+    """Products all share one updated_at (one insert): every read returns the same chunk,
+    which must neither load twice nor replace the rows it already has."""
+    home = source["home"]
+    expected = source["counts"]["products"]
+    for run in ("run-1", "run-2", "run-3"):
+        result = load("products", run)
+        assert result.raw_rows_total == expected, run
+    assert result.rows_loaded == 0 and result.rows_unchanged == expected
+    assert result.files_loaded == 0  # no new batch for nothing new
+    assert query(home, "SELECT count(DISTINCT product_id) FROM raw.products") == [(expected,)]
+
+
+def test_a_value_that_changes_back_is_a_change(source):
+    home, schema = source["home"], source["schema"]
+    load("products")
+    product, price = sql(
+        f'SELECT product_id, list_price FROM "{schema}".products ORDER BY 1 LIMIT 1'
+    )[0]
+    for new_price, run in ((price + 1, "run-2"), (price, "run-3")):
+        sql(
+            f'UPDATE "{schema}".products SET list_price = %s WHERE product_id = %s',
+            (new_price, product),
+        )
+        assert load("products", run).rows_loaded == 1, run
+    latest = query(
+        home,
+        f"SELECT list_price FROM raw.products WHERE product_id = '{product}' "
+        "ORDER BY _loaded_at DESC LIMIT 1",
+    )
+    assert latest == [(price,)]
+
+
+def test_a_row_dated_in_the_future_waits_and_does_not_hold_back_later_changes(source):
+    home, schema = source["home"], source["schema"]
+    load("customers")
+    sql(
+        f'INSERT INTO "{schema}".customers (customer_id, created_at, updated_at) '
+        "VALUES ('FUTURE-1', '2099-01-01', '2099-01-01')"
+    )
+    customer = sql(f'SELECT min(customer_id) FROM "{schema}".customers')[0][0]
+    sql(
+        f"UPDATE \"{schema}\".customers SET occupation = 'pilot' WHERE customer_id = %s",
+        (customer,),
+    )
+    assert load("customers", "run-2").rows_loaded == 1  # the update, not the 2099 row
+    sql(
+        f"UPDATE \"{schema}\".customers SET occupation = 'sailor' WHERE customer_id = %s",
+        (customer,),
+    )
+    assert load("customers", "run-3").rows_loaded == 1
+    assert query(home, "SELECT count(*) FROM raw.customers WHERE customer_id = 'FUTURE-1'") == [
+        (0,)
+    ]
+
+
+def test_a_purchase_read_before_its_new_customer_loads_once_the_customer_has(source):
+    home, schema = source["home"], source["schema"]
+    for entity in ("customers", "products", "transactions"):
+        load(entity)
+    sql(
+        f'INSERT INTO "{schema}".customers (customer_id, created_at) '
+        "VALUES ('NEW-C', (now() AT TIME ZONE 'utc') - interval '1 hour')"
+    )
+    sql(
+        f'INSERT INTO "{schema}".transactions (transaction_id, customer_id, occurred_at, '
+        "amount) VALUES ('NEW-T', 'NEW-C', (now() AT TIME ZONE 'utc') - interval '1 hour', 9)"
+    )
+    early = load("transactions", "run-2")  # read before the customers of this run
+    assert early.quarantined_by_reason == {"unknown_reference": 1}
+    load("customers", "run-3")
+    again = load("transactions", "run-3")
+    assert again.rows_loaded == 1
+    assert query(home, "SELECT count(*) FROM raw.transactions WHERE transaction_id = 'NEW-T'") == [
+        (1,)
+    ]
+
+
+def test_the_generator_replaces_only_a_schema_it_made():
+    from crm.errors import CrmError
+
+    schema = f"crm_not_generated_{uuid.uuid4().hex[:8]}"
+    sql(f'CREATE SCHEMA "{schema}"')
+    sql(f'CREATE TABLE "{schema}".precious (x int)')
+    try:
+        with pytest.raises(CrmError, match="was not made by crm generate"):
+            write_source_db({}, URL, schema)
+        assert sql(f'SELECT count(*) FROM "{schema}".precious') == [(0,)]
+    finally:
+        sql(f'DROP SCHEMA "{schema}" CASCADE')

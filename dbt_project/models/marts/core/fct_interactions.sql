@@ -5,7 +5,10 @@
     unique_key='interaction_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ rebuild_if_needed() }}",
+    pre_hook=[
+        "{{ rebuild_if_needed() }}",
+        "{{ forget_deleted('interaction_id', 'interactions', 'stg_crm__interactions') }}",
+    ],
 ) }}
 
 {%- set rebuild = not is_incremental() or incremental_needs_rebuild(this) %}

@@ -7,7 +7,10 @@
     unique_key='transaction_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ rebuild_if_needed() }}",
+    pre_hook=[
+        "{{ rebuild_if_needed() }}",
+        "{{ forget_deleted('transaction_id', 'transactions', 'stg_crm__transactions') }}",
+    ],
 ) }}
 
 {%- set rebuild = not is_incremental() or incremental_needs_rebuild(this) %}

@@ -34,6 +34,7 @@ from pathlib import Path
 from crm.errors import CrmError
 from crm.orchestrate import WRITER_POOL, airflow_executable
 from crm.settings import Settings, get_settings
+from crm.sql import quote_identifier
 
 DEFAULT_METADATA_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -120,6 +121,7 @@ class Deployment:
         self.settings.ensure_dirs()
         self.folder.mkdir(parents=True, exist_ok=True)
         env = self.env()
+        ensure_metadata_database(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         for args in (
             ["db", "migrate"],
             ["pools", "set", WRITER_POOL, "1", "One writer at a time on the DuckDB warehouse"],
@@ -182,6 +184,32 @@ class Deployment:
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)
         (self.folder / "pids.json").unlink(missing_ok=True)
+
+
+def ensure_metadata_database(sqlalchemy_url: str) -> None:
+    """Create the PostgreSQL metadata database when the server has none of that name
+    (needs a user allowed to create databases; otherwise create it once by hand)."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(sqlalchemy_url)
+    if not url.drivername.startswith("postgresql") or not url.database:
+        return
+    try:
+        admin = psycopg2.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            dbname="postgres", connect_timeout=10,
+        )  # fmt: skip
+    except psycopg2.OperationalError as exc:
+        raise DeploymentError(f"cannot reach the metadata database server: {exc}") from exc
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+            if not cur.fetchall():
+                cur.execute(f"CREATE DATABASE {quote_identifier(url.database)}")
+    finally:
+        admin.close()
 
 
 def _alive(pid: int) -> bool:

@@ -50,8 +50,7 @@ def deployment(tmp_path):
     database, schema = f"airflow_test_{suffix}", f"crm_source_deploy_{suffix}"
     admin = psycopg2.connect(f"{SERVER}/postgres")
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{database}"')
+    # (no metadata database yet: `crm deployment up` creates it)
     broker_db = 11
     redis.Redis(host="127.0.0.1", port=6379, db=broker_db).flushdb()
     crm = generate(GenerationSpec(customers=2000, seed=3, end=date(2026, 6, 1)))
@@ -68,8 +67,8 @@ def deployment(tmp_path):
         "AIRFLOW_CONN_CRM_SOURCE": f"{SERVER}/test",
         "CRM_SOURCE_SCHEMA": schema,
     }
-    up = run_crm("deployment", "up", "--workers", "2", home=home, env=env, timeout=400)
     try:
+        up = run_crm("deployment", "up", "--workers", "2", home=home, env=env, timeout=400)
         yield {"home": home, "env": env, "database": database, "up": up.stdout}
     finally:
         run_crm("deployment", "down", home=home, env=env, check=False)

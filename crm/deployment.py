@@ -6,8 +6,10 @@ the scheduler, dag-processor, api-server and Celery workers as separate processe
     crm deployment down               (make airflow-down)
 
 This starts every process on this machine, which is how the test runs it and how a small
-company might; on several machines, run the same commands with the same environment
-(docs/deployment.md): one scheduler, dag-processor and api-server, a worker per machine.
+company might. On several machines, one runs the scheduler, dag-processor and api-server
+(`CRM_AIRFLOW_API_HOST=0.0.0.0`), and each other machine starts `airflow celery worker`
+with the same environment and `AIRFLOW__API__BASE_URL` set to the api-server's address
+(docs/deployment.md).
 
 Settings, each overridable from the environment (nothing secret is in the repository):
 `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` (default: database `airflow` on the local
@@ -68,11 +70,16 @@ class Deployment:
         return f"http://127.0.0.1:{self.port}"
 
     def _jwt_secret(self) -> str:
+        """Made once, readable by this user only; created exclusively, so two starts at
+        once cannot write two secrets."""
         path = self.folder / "jwt_secret"
-        if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(32))
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
 
     def env(self) -> dict[str, str]:
@@ -85,10 +92,15 @@ class Deployment:
         result = "db+" + metadata
         env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", result)
         env.setdefault("AIRFLOW__CELERY__WORKER_CONCURRENCY", str(WORKER_CONCURRENCY))
-        env["AIRFLOW__API__BASE_URL"] = self.base_url
+        # workers on other machines set these to the api-server's address
+        env.setdefault("AIRFLOW__API__BASE_URL", self.base_url)
         env["AIRFLOW__API__PORT"] = str(self.port)
-        env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{self.base_url}/execution/"
-        env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", self._jwt_secret())
+        env.setdefault(
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+            env["AIRFLOW__API__BASE_URL"].rstrip("/") + "/execution/",
+        )
+        if not env.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+            env["AIRFLOW__API_AUTH__JWT_SECRET"] = self._jwt_secret()
         env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = "crm.deployment.worker_name"
         return env
 
@@ -97,7 +109,15 @@ class Deployment:
         procs = {
             "scheduler": [af, "scheduler"],
             "dag-processor": [af, "dag-processor"],
-            "api-server": [af, "api-server", "--port", str(self.port)],
+            # this machine only unless told otherwise (CRM_AIRFLOW_API_HOST=0.0.0.0)
+            "api-server": [
+                af,
+                "api-server",
+                "--port",
+                str(self.port),
+                "--host",
+                os.environ.get("CRM_AIRFLOW_API_HOST", "127.0.0.1"),
+            ],  # fmt: skip
         }
         for n in range(1, workers + 1):
             # one machine: the workers share the log folder, so none serves logs over HTTP
@@ -133,17 +153,26 @@ class Deployment:
                 raise DeploymentError(
                     f"`airflow {' '.join(args)}` failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
                 )
-        pids = {}
-        for name, cmd in self._processes(workers).items():
-            log = (self.folder / f"{name}.log").open("ab")
-            proc_env = {**env, "CRM_WORKER_NAME": name} if name.startswith("worker-") else env
-            process = subprocess.Popen(
-                cmd, env=proc_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            pids[name] = process.pid
-            echo(f"  started {name:<14} pid {process.pid}  log {self.folder / (name + '.log')}")
-        (self.folder / "pids.json").write_text(json.dumps(pids))
+        pids: dict[str, int] = {}
         try:
+            for name, cmd in self._processes(workers).items():
+                # a new log per start (readiness is read from it), for this user only
+                fd = os.open(
+                    self.folder / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+                )
+                with os.fdopen(fd, "wb") as log:
+                    worker = {"CRM_WORKER_NAME": name} if name.startswith("worker-") else {}
+                    process = subprocess.Popen(
+                        cmd,
+                        env={**env, **worker},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                pids[name] = process.pid
+                # recorded at once, so that a failure from here on can stop what started
+                (self.folder / "pids.json").write_text(json.dumps(pids))
+                echo(f"  started {name:<14} pid {process.pid}  log {self.folder / (name + '.log')}")
             self._wait_ready(workers, timeout_s)
         except BaseException:
             self.down(echo=lambda _m: None)
@@ -171,9 +200,9 @@ class Deployment:
     def status(self) -> dict[str, bool]:
         return {name: _alive(pid) for name, pid in self.pids().items()}
 
-    def down(self, timeout_s: float = 60.0, echo=print) -> None:
-        """SIGTERM every process group (workers finish their task first), then SIGKILL
-        what is left after `timeout_s`."""
+    def down(self, timeout_s: float = 600.0, echo=print) -> None:
+        """SIGTERM every process group (a worker stops taking tasks and finishes the ones
+        it runs), then SIGKILL what is left after `timeout_s` (10 minutes)."""
         pids = self.pids()
         for name, pid in pids.items():
             _signal_group(pid, signal.SIGTERM)
@@ -195,6 +224,14 @@ def ensure_metadata_database(sqlalchemy_url: str) -> None:
     url = make_url(sqlalchemy_url)
     if not url.drivername.startswith("postgresql") or not url.database:
         return
+    server = {"host": url.host, "port": url.port or 5432, "user": url.username}
+    try:
+        psycopg2.connect(
+            **server, password=url.password, dbname=url.database, connect_timeout=10
+        ).close()
+        return  # it exists (and this user may not be able to reach `postgres` at all)
+    except psycopg2.OperationalError:
+        pass
     try:
         admin = psycopg2.connect(
             host=url.host, port=url.port or 5432, user=url.username, password=url.password,
@@ -215,8 +252,8 @@ def ensure_metadata_database(sqlalchemy_url: str) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+    except (ProcessLookupError, PermissionError):
+        return False  # gone, or the number now belongs to another user's process
     # a zombie (exited, not yet reaped by us) counts as stopped
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

@@ -76,7 +76,9 @@ def crm_pipeline():
                     reload=reload,
                     source_url=source_url,
                     # every entity of the run reads the CRM database up to the same instant
-                    source_until=parse_timestamp(run["started_at"]),
+                    source_until=(
+                        parse_timestamp(run["started_at"]) if run.get("started_at") else None
+                    ),
                 ).as_dict()
 
         return ingest

@@ -12,9 +12,10 @@ How a read goes, per entity (`load_from_source`):
   overlap picks it up. Rows raw already holds exactly are not loaded again, so the overlap
   (and a retry after a failure half-way) never duplicates anything.
 - The read stops at a cutoff: the start of the pipeline run (every entity of a run stops
-  at the same instant, so a purchase read with its customer is never ahead of it), or the
-  database's clock when called outside a run. Later changes, and rows dated in the future,
-  wait for a later run; they never move the watermark ahead of rows not yet read.
+  at the same instant, so a purchase and its new customer are read together unless the
+  customer changes again while the run reads), or the database's clock when called outside
+  a run. Later changes, and rows dated in the future, wait for a later run; they never move
+  the watermark ahead of rows not yet read.
 - Rows come in chunks of `chunk_rows`, ordered by (`updated_at`, key) and paged by that
   position, each streamed by COPY into a CSV file on disk and loaded as one batch: memory
   stays bounded whatever the table's size, and a failure keeps the chunks committed before
@@ -30,8 +31,9 @@ row removed physically is not seen; docs/deployment.md says how to compare in fu
 
 The CRM is only read: the session is read-only. An unreachable database is a
 `RetryableError` before anything is written. A row that arrives before its parent (a
-reference this warehouse does not know yet) is quarantined as `unknown_reference` and
-checked again when a later read returns it.
+reference this warehouse does not know yet) is quarantined as `unknown_reference`; it loads
+when a later read returns it (within the overlap, or once it changes), or when it is sent
+again with `crm quarantine resubmit`.
 """
 
 from __future__ import annotations
@@ -267,12 +269,13 @@ def _commit_chunk(con, entity: Entity, path: Path, source: str, run_id, settings
         f"CAST({SOURCE_UPDATED_AT} AS TIMESTAMP), {order} "
         f"FROM {READ_TABLE} ORDER BY rowid DESC LIMIT 1"
     ).fetchall()[0]
-    # the batch is named after the source and the range it covers; its id also carries the
-    # content's checksum, so the same range read again with the same rows is the same batch
+    # the batch is named after the source, the range it covers and the run; its id also
+    # carries the content's checksum: a retry of the run reading the same rows is the same
+    # batch (replaced, or skipped when it loaded whole), another run's read a new one
     batch = LandingFile(
         entity.name,
         path,
-        f"{source}/{entity.name} updated_at {first} .. {position[0]}",
+        f"{source}/{entity.name} updated_at {first} .. {position[0]} (run {run_id})",
         stat.st_size,
         0,
         origin="postgres",

@@ -494,11 +494,12 @@ def _load_file(
 
 
 def already_recorded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
-    """The batch is in the batch log and was not rejected."""
+    """The batch is in the batch log, was not rejected and quarantined nothing (a batch
+    with quarantined rows is checked again: a missing parent may have arrived)."""
     return bool(
         con.execute(
             "SELECT count(*) FROM audit.load_batches WHERE batch_id = ? "
-            "AND status IS DISTINCT FROM 'rejected'",
+            "AND status IS DISTINCT FROM 'rejected' AND rows_quarantined = 0",
             [batch_id],
         ).fetchall()[0][0]
     )
@@ -510,8 +511,9 @@ def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns, ba
 
     With a version column a row is known when the same version was loaded; without one,
     only the key's latest loaded row counts (a value that changes back, A -> B -> A, is a
-    change). A row quarantined for an unknown parent is checked again: the parent may
-    have arrived since."""
+    change). Rows are compared after this read's checks: a row once quarantined for an
+    unknown parent that now finds its parent is valid and loads; one still failing the
+    same way is not quarantined twice."""
     before = con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
     same = " AND ".join(
         f"r.{_q(c)} = c.{_q(c)}" if c in entity.key else f"r.{_q(c)} IS NOT DISTINCT FROM c.{_q(c)}"
@@ -530,10 +532,7 @@ def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns, ba
     )
     known_rejects = (
         "SELECT _row_number FROM ("
-        + raw_rows_sql(
-            f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> '' "
-            "AND _reason_code <> 'unknown_reference'"
-        )
+        + raw_rows_sql(f"SELECT _row_number FROM {CHECKED_TABLE} WHERE _reason <> ''")
         + ") AS j WHERE CAST(j._raw AS VARCHAR) IN (SELECT raw_row FROM audit.quarantine "
         f"WHERE entity = {_lit(entity.name)} AND raw_row IS NOT NULL "
         f"AND batch_id <> {_lit(batch_id)})"

@@ -45,11 +45,12 @@
     {%- if is_incremental() -%}
         delete from {{ this }}
         where {{ key }} in (
-            select deleted.{{ key }} from {{ source('crm', entity) }} as deleted
+            {#- staging trims keys; compare the same way #}
+            select trim(deleted.{{ key }}) from {{ source('crm', entity) }} as deleted
             where deleted.deleted_at < {{ as_of_cutoff() }}
               and not exists (
                   select 1 from {{ ref(staging_model) }} as kept
-                  where kept.{{ key }} = deleted.{{ key }}
+                  where kept.{{ key }} = trim(deleted.{{ key }})
               )
         )
     {%- endif -%}

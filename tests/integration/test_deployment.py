@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -65,6 +66,7 @@ def deployment(tmp_path):
         "CRM_TRAINING_SCHEDULE": "none",
         # the CRM database through an Airflow connection from the environment
         "AIRFLOW_CONN_CRM_SOURCE": f"{SERVER}/test",
+        "CRM_SOURCE_URL": "",  # (which would win over the connection)
         "CRM_SOURCE_SCHEMA": schema,
     }
     try:
@@ -120,3 +122,18 @@ def test_the_dags_run_end_to_end_on_two_celery_workers_chained_by_assets(deploym
     assert summary["ingest"]["customers"]["rows_loaded"] == 2000  # from the CRM database
     activation = json.loads((home / "reports" / "last_activation.json").read_text())
     assert activation["as_of"] == AS_OF.isoformat()
+
+    # down stops every process it started
+    pids = json.loads((home / "airflow" / "deployment" / "pids.json").read_text())
+    assert len(pids) == 5
+    run_crm("deployment", "down", home=home, env=env)
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), name
+    assert "not running" in run_crm("deployment", "status", home=home, env=env, check=False).stdout
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True

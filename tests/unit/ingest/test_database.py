@@ -282,6 +282,10 @@ def test_a_purchase_read_before_its_new_customer_loads_once_the_customer_has(sou
     )
     early = load("transactions", "run-2")  # read before the customers of this run
     assert early.quarantined_by_reason == {"unknown_reference": 1}
+    assert load("transactions", "run-2b").rows_quarantined == 0  # not quarantined twice
+    assert query(home, "SELECT count(*) FROM audit.quarantine WHERE raw_row LIKE '%NEW-T%'") == [
+        (1,)
+    ]
     load("customers", "run-3")
     again = load("transactions", "run-3")
     assert again.rows_loaded == 1

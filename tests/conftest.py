@@ -62,6 +62,23 @@ def warehouse_query(home: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+#: The PostgreSQL database tests may create schemas in (trust auth on this machine).
+PG_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_query(statement: str, params=(), url: str = PG_TEST_URL) -> list[tuple]:
+    """Run one statement on PostgreSQL in its own committed transaction; its rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def run_crm(
     *args: str, home: Path, check: bool = True, timeout: int = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -8,23 +8,15 @@ import json
 import uuid
 from datetime import timedelta
 
-import psycopg2
 import pytest
 
-from tests.conftest import run_crm
+from tests.conftest import PG_TEST_URL, run_crm
+from tests.conftest import pg_query as sql
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, END, built_once
 
-URL = "postgresql://postgres@127.0.0.1:5432/test"
+URL = PG_TEST_URL
 LATER = AS_OF + timedelta(days=7)
-
-
-def sql(statement: str, params=()) -> list[tuple]:
-    with psycopg2.connect(URL) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        rows = cur.fetchall() if cur.description else []
-    conn.close()
-    return rows
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import sys
 import uuid
 from datetime import date
 
-import psycopg2
 import pytest
 
 from crm.errors import BadInputError, RetryableError
@@ -18,10 +17,11 @@ from datagen.generator import GenerationSpec, generate
 from datagen.source_db import write_source_db
 from ingest.contract import LOAD_ORDER
 from ingest.load import load_entity
-from tests.conftest import REPO
+from tests.conftest import PG_TEST_URL, REPO
+from tests.conftest import pg_query as sql
 from tests.conftest import warehouse_query as query
 
-URL = "postgresql://postgres@127.0.0.1:5432/test"
+URL = PG_TEST_URL
 
 
 @pytest.fixture
@@ -33,17 +33,7 @@ def source(crm_home, monkeypatch):
     monkeypatch.setenv("CRM_SOURCE_SCHEMA", schema)
     monkeypatch.setenv("CRM_SOURCE_OVERLAP_MINUTES", "30")
     yield {"schema": schema, "counts": counts, "home": crm_home}
-    with psycopg2.connect(URL) as conn, conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    conn.close()
-
-
-def sql(statement: str, params=()) -> list[tuple]:
-    with psycopg2.connect(URL) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        rows = cur.fetchall() if cur.description else []
-    conn.close()
-    return rows
+    sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def load(entity: str, run_id: str = "run-1"):

@@ -117,7 +117,7 @@ class Deployment:
                 str(self.port),
                 "--host",
                 os.environ.get("CRM_AIRFLOW_API_HOST", "127.0.0.1"),
-            ],  # fmt: skip
+            ],
         }
         for n in range(1, workers + 1):
             # one machine: the workers share the log folder, so none serves logs over HTTP

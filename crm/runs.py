@@ -149,7 +149,8 @@ def finish_run(
     """Record the run as successful and write its summary; returns the summary.
 
     `stages` holds what the later tasks returned: validation (the landing checkpoint), dbt
-    (phase 1), clv, dbt_customer_360, bi_snapshot, docs. Missing ones are left out.
+    (phase 1), clv, dbt_customer_360, bi_snapshot, postgres_marts, docs. Missing ones are
+    left out.
     """
     from crm.warehouse import session
 
@@ -161,6 +162,9 @@ def finish_run(
     for key in ("validation", "clv", "bi_snapshot", "docs"):
         if stages.get(key):
             timings[key] = stages[key].get("seconds", 0.0)
+    postgres = stages.get("postgres_marts") or {}
+    if "seconds" in postgres:  # built (not skipped: CRM_POSTGRES_MARTS unset)
+        timings["postgres_marts"] = postgres["seconds"]
     summary = {
         "run_id": run["run_id"],
         "as_of": run["as_of"],
@@ -173,6 +177,7 @@ def finish_run(
         "dbt": dbt,
         "clv": stages.get("clv"),
         "bi_snapshot": stages.get("bi_snapshot"),
+        "postgres_marts": stages.get("postgres_marts"),
         "validation": stages.get("validation"),
         "outputs": {
             "warehouse": str(settings.warehouse_path),
@@ -312,6 +317,12 @@ def format_summary(summary: dict) -> str:
     snapshot = summary.get("bi_snapshot") or {}
     if snapshot.get("skipped"):
         lines.append(f"BI snapshot not replaced: {snapshot['skipped']} (this run is a backfill)")
+    postgres = summary.get("postgres_marts") or {}
+    if postgres.get("dbt"):
+        lines.append(
+            f"PostgreSQL marts: {postgres['dbt']['models']} models, "
+            f"{postgres['dbt']['tests_passed']} tests passed (role crm_bi reads them)"
+        )
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
     lines += [f"time per stage: {stages}", ""]
     lines += [f"{k:<10} {v}" for k, v in summary["outputs"].items()]

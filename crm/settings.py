@@ -48,6 +48,8 @@ class Settings:
     source_overlap: timedelta = timedelta(minutes=30)
     #: Rows per extract chunk: each chunk is one batch, committed with its watermark.
     source_chunk_rows: int = 500_000
+    #: Build the marts on the PostgreSQL warehouse (CRM_PG_*) in every pipeline run too.
+    postgres_marts: bool = False
 
     @property
     def repo(self) -> Path:
@@ -136,4 +138,5 @@ def get_settings() -> Settings:
         source_schema=os.environ.get("CRM_SOURCE_SCHEMA") or "crm",
         source_overlap=timedelta(minutes=float(os.environ.get("CRM_SOURCE_OVERLAP_MINUTES", 30))),
         source_chunk_rows=int(os.environ.get("CRM_SOURCE_CHUNK_ROWS") or 500_000),
+        postgres_marts=os.environ.get("CRM_POSTGRES_MARTS", "").lower() in ("1", "true", "yes"),
     )

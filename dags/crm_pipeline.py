@@ -4,13 +4,13 @@
 The nightly batch for one as-of date: load every landing entity into the warehouse `raw`
 schema (one task per entity, parents before children so references can be checked): new
 landing files, then, when the CRM database is configured (`CRM_SOURCE_URL` or the
-connection `crm_source`), the rows changed there since the entity's watermark; run
-the landing checkpoint (Great Expectations suites per entity: a critical failure rejects
-the batch and stops the run before dbt); build
-the dbt models in two phases around the customer-lifetime-value fit (phase 2 is the
-customer 360, which carries the CLV values); publish the marts as a read-only snapshot for
-BI; regenerate the dbt docs page; record the run in `audit.pipeline_runs` and
-`reports/runs/`.
+connection `crm_source`), the rows changed there since the entity's watermark; run the
+landing checkpoint (Great Expectations suites per entity: a critical failure rejects the
+batch and stops the run before dbt); build the dbt models in two phases around the
+customer-lifetime-value fit (phase 2 is the customer 360, which carries the CLV values);
+publish the marts as a read-only snapshot for BI, and (CRM_POSTGRES_MARTS=1) build them on
+the PostgreSQL warehouse too; regenerate the dbt docs page; record the run in
+`audit.pipeline_runs` and `reports/runs/`.
 
 **As-of date**: the `as_of` param when given (`crm run --as-of`, backfills); otherwise the
 day before the run's logical date, so the 02:00 UTC run on 2025-03-02 processes
@@ -146,6 +146,22 @@ def crm_pipeline():
         return result
 
     @task
+    def publish_postgres_marts(run: dict) -> dict:
+        """With CRM_POSTGRES_MARTS=1: the same marts on the PostgreSQL warehouse (CRM_PG_*)
+        for BI, with its read-only role (crm/pg_warehouse.py); otherwise nothing."""
+        from crm.settings import get_settings
+
+        if not get_settings().postgres_marts:
+            return {"skipped": "CRM_POSTGRES_MARTS is not set"}
+        from crm.airflow_support import fail_fast_on_bad_input
+        from crm.pg_warehouse import build_marts
+        from crm.runs import parse_date
+
+        with fail_fast_on_bad_input():
+            result = build_marts(parse_date(run["as_of"]))
+        return {**result, "seconds": round(result["sync_seconds"] + result["dbt_seconds"], 3)}
+
+    @task
     def generate_docs(run: dict) -> dict:
         from crm.dbt import generate_docs
         from crm.runs import parse_date
@@ -182,18 +198,23 @@ def crm_pipeline():
     clv = fit_customer_lifetime_values(run)
     built_360 = build_customer_360(run)
     snapshot = publish_bi_snapshot(run)
+    postgres = publish_postgres_marts(run)
     docs = generate_docs(run)
     raw >> built >> clv >> built_360 >> snapshot >> docs
+    built_360 >> postgres
     stages = {
         "validation": landing,
         "dbt": built,
         "clv": clv,
         "dbt_customer_360": built_360,
         "bi_snapshot": snapshot,
+        "postgres_marts": postgres,
         "docs": docs,
     }
     finished = finish_run(run, raw, stages)
-    every_task = [run, *loads.values(), landing, raw, built, clv, built_360, snapshot, docs]
+    every_task = [
+        run, *loads.values(), landing, raw, built, clv, built_360, snapshot, postgres, docs
+    ]  # fmt: skip
     [*every_task, finished] >> record_failure()
 
 

@@ -66,15 +66,22 @@ def warehouse_query(home: Path, sql: str) -> list[tuple]:
 PG_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def pg_query(statement: str, params=(), url: str = PG_TEST_URL) -> list[tuple]:
-    """Run one statement on PostgreSQL in its own committed transaction; its rows."""
+def pg_query(
+    statement: str, params=(), url: str = PG_TEST_URL, autocommit: bool = False
+) -> list[tuple]:
+    """Run one statement on PostgreSQL in its own committed transaction (or none, for
+    CREATE DATABASE); its rows."""
     import psycopg2
 
     conn = psycopg2.connect(url)
+    conn.autocommit = autocommit
     try:
-        with conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
+            rows = cur.fetchall() if cur.description else []
+        if not autocommit:
+            conn.commit()
+        return rows
     finally:
         conn.close()
 

@@ -77,7 +77,22 @@ def _build(home) -> dict:
             f'UPDATE "{schema}".{table} SET deleted_at = %s, updated_at = %s WHERE {key} = %s',
             (f"{AS_OF + timedelta(days=1)} 12:00", f"{AS_OF + timedelta(days=1)} 12:00", value),
         )
-    second = run_crm("run", "--as-of", LATER.isoformat(), "--no-ml", home=database, env=env)
+    # the second run also builds the marts on a PostgreSQL warehouse (CRM_POSTGRES_MARTS)
+    warehouse = f"crm_marts_{uuid.uuid4().hex[:8]}"
+    server = URL.rsplit("/", 1)[0]
+    admin = f"{server}/postgres"
+    sql(f'CREATE DATABASE "{warehouse}"', url=admin, autocommit=True)
+    try:
+        second = run_crm(
+            "run", "--as-of", LATER.isoformat(), "--no-ml", home=database,
+            env={**env, "CRM_POSTGRES_MARTS": "1", "CRM_PG_DATABASE": warehouse},
+        )  # fmt: skip
+        pg_marts = {
+            table: sql(f"SELECT count(*) FROM marts.{table}", url=f"{server}/{warehouse}")[0][0]
+            for table in ("dim_customers", "fct_transactions", "fct_campaign_performance")
+        }
+    finally:
+        sql(f'DROP DATABASE IF EXISTS "{warehouse}" WITH (FORCE)', url=admin, autocommit=True)
     sql(f'DROP SCHEMA "{schema}" CASCADE')
     return {
         "first_stdout": first.stdout,
@@ -87,6 +102,7 @@ def _build(home) -> dict:
         "updated": updated,
         "gone_transaction": gone_transaction,
         "gone_interaction": gone_interaction,
+        "pg_marts": pg_marts,
     }
 
 
@@ -152,3 +168,20 @@ def test_a_later_run_reads_only_the_changes_and_staging_applies_them(crm_source)
     assert query(home, "SELECT count(*) FROM marts.fct_transactions") == query(
         home, "SELECT count(*) FROM staging.stg_crm__transactions"
     )
+
+
+def test_a_run_can_build_the_marts_on_postgresql_too(crm_source):
+    """CRM_POSTGRES_MARTS=1: the pipeline DAG's publish_postgres_marts task builds the same
+    marts on the PostgreSQL warehouse, after the DuckDB ones."""
+    home = crm_source["database"]
+    summary = last_summary(home)
+    assert summary["postgres_marts"]["dbt"]["tests_failed"] == 0
+    assert "postgres_marts" in summary["stages"]
+    assert "PostgreSQL marts:" in crm_source["second_stdout"]
+    for table, rows in crm_source["pg_marts"].items():
+        assert query(home, f"SELECT count(*) FROM marts.{table}") == [(rows,)], table
+    # without the setting the task does nothing
+    first = json.loads(
+        query(home, "SELECT summary FROM audit.pipeline_runs ORDER BY finished_at")[0][0]
+    )
+    assert first["postgres_marts"] == {"skipped": "CRM_POSTGRES_MARTS is not set"}

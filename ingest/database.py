@@ -83,19 +83,12 @@ def source_id(url: str, schema: str) -> str:
     return f"postgresql://{host}:{parts.get('port', 5432)}/{parts.get('dbname', '')}/{schema}"
 
 
-def normalise_url(url: str) -> str:
-    """Airflow connections give `postgres://`; libpq wants `postgresql://`."""
-    return "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
-
-
 def connect_source(url: str):
     """A read-only session on the CRM database, each statement on its own."""
     import psycopg2
 
     try:
-        pg = psycopg2.connect(
-            normalise_url(url), connect_timeout=10, application_name="crm-analytics ingest"
-        )
+        pg = psycopg2.connect(url, connect_timeout=10, application_name="crm-analytics ingest")
     except psycopg2.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RetryableError(f"cannot reach the CRM source database: {reason}") from exc
@@ -170,7 +163,7 @@ def load_from_source(
     before `until` (default: the database's clock now), adding the counts to `result`
     (one batch per chunk)."""
     schema = settings.source_schema
-    source = source_id(normalise_url(url), schema)
+    source = source_id(url, schema)  # (libpq reads postgres:// as well)
     pg = connect_source(url)
     try:
         with pg.cursor() as cur:

@@ -2,10 +2,12 @@
 target and holdout, compared with the previous release, and written as an immutable
 folder of files.
 
-`CRM_HOME/audiences/<offer>/<as-of date>/` holds `audience.parquet`, `audience.csv`,
-`diff.parquet` and `manifest.json`. The folder is written under a temporary name, checked
-(row counts and checksums read back) and renamed into place; only then does the `latest`
-symlink move, by an atomic replace. A process killed at any point leaves `latest` on the
+`CRM_HOME/audiences/<offer>/<as-of date>/` holds `target.csv` (contact), `holdout.csv` (never
+contact), `diff.csv` and a `README.txt` saying so for marketing, `audience.parquet` and
+`diff.parquet` for systems, and `manifest.json`. The folder is written under a temporary
+name, checked (row counts and checksums read back) and renamed into place; only then does
+the `latest` symlink move, by an atomic replace (and `LATEST.txt`, which names the folder
+where symlinks do not survive). A process killed at any point leaves `latest` on the
 previous complete release and, at worst, a temporary folder the next run removes.
 
 The same list again (same customers, groups, scores, rules, model) is the same release:
@@ -72,6 +74,7 @@ RELEASE_COLUMNS = [
 DIFF_CHANGES = ("added", "removed", "band_changed", "score_changed")
 DIFF_COLUMNS = ("customer_id", "change", "old_band", "new_band", "old_score", "new_score")
 LATEST = "latest"
+LATEST_NAME_FILE = "LATEST.txt"
 
 
 @dataclass
@@ -328,11 +331,16 @@ def releases(root: Path, offer: str) -> list[tuple[Path, dict]]:
 
 
 def latest_release(root: Path, offer: str) -> tuple[Path, dict] | None:
-    """The folder and manifest `latest` points at, if any."""
+    """The folder and manifest `latest` points at (or, without the link, the one
+    LATEST.txt names), if any."""
     link = offer_folder(root, offer) / LATEST
-    if not link.is_symlink():
+    named = offer_folder(root, offer) / LATEST_NAME_FILE
+    if link.is_symlink():
+        folder = link.resolve()
+    elif named.exists():
+        folder = named.parent / named.read_text().strip()
+    else:
         return None
-    folder = link.resolve()
     manifest = folder / "manifest.json"
     if not manifest.exists():
         return None
@@ -482,21 +490,84 @@ def write_release(release: Release, root: Path, contact_fields: tuple[str, ...])
     return {"folder": str(final), "written": written, "latest_moved": moved, "is_latest": is_latest}
 
 
+#: The files of a release folder, each checksummed in its manifest. Marketing uses the two
+#: CSVs (target: contact; holdout: never contact) and README.txt; systems the Parquet files.
+RELEASE_FILES = (
+    "target.csv",
+    "holdout.csv",
+    "diff.csv",
+    "audience.parquet",
+    "diff.parquet",
+    "README.txt",
+)
+
+RELEASE_README = """\
+{offer} audience for campaign {campaign_id}, as of {as_of} (release {release_id})
+
+target.csv    the customers to contact ({target:,} rows)
+holdout.csv   the customers NOT to contact ({holdout:,} rows): the holdout group. Leave
+              them out of the campaign; comparing them with the target group afterwards
+              is how the campaign's real effect is measured.
+diff.csv      what changed since the previous release: customers added, removed, or with
+              a new band or score ({changes:,} rows)
+audience.parquet, diff.parquet   the same rows for systems (target and holdout together,
+              told apart by the `group` column); manifest.json: counts and checksums
+
+Columns of target.csv and holdout.csv:
+  customer_id     the customer's id in the CRM
+  offer_id        the offer this list is for; campaign_id: the campaign it feeds
+  score           the model's estimate (0 to 1) that the customer adopts the offer
+  band            the likelihood band of the score
+  decile          1 = the top tenth of the scored customers by score, 10 = the lowest
+  rule_id, rule   the segment rule (a leaf of the decision tree) that gave the score
+  group           target or holdout
+  list_rank       the customer's place on this release (1 = the highest score)
+  expected_value  score x the offer's margin - the contact cost: what a contact is worth
+  model_version   the model that scored the customer{contacts}
+
+Columns of diff.csv: customer_id, change (added, removed, band_changed, score_changed),
+old_band, new_band, old_score, new_score, release_id, campaign_id.
+"""
+
+
+def _readme(release: Release, rows: pd.DataFrame, diff: pd.DataFrame) -> str:
+    contacts = [c for c in rows.columns if c not in RELEASE_COLUMNS]
+    return RELEASE_README.format(
+        offer=release.offer,
+        campaign_id=release.campaign_id,
+        as_of=release.as_of,
+        release_id=release.release_id,
+        target=int((rows["group"] == "target").sum()),
+        holdout=int((rows["group"] == "holdout").sum()),
+        changes=len(diff),
+        contacts=(
+            "\n  " + ", ".join(contacts) + "   contact details the configuration allows in files"
+            if contacts
+            else ""
+        ),
+    )
+
+
 def _write_folder(staging: Path, release: Release, rows: pd.DataFrame) -> dict:
     """The release's files, checksummed, flushed and read back, in `staging`; the manifest."""
     staging.mkdir()
     rows.to_parquet(staging / "audience.parquet", index=False)
     faults.checkpoint("activation.files.parquet_written")
-    rows.to_csv(staging / "audience.csv", index=False, lineterminator="\n")
+    for group in ("target", "holdout"):
+        rows[rows["group"] == group].to_csv(
+            staging / f"{group}.csv", index=False, lineterminator="\n"
+        )
     diff = release.diff.assign(release_id=release.release_id, campaign_id=release.campaign_id)
     diff.to_parquet(staging / "diff.parquet", index=False)
+    diff.to_csv(staging / "diff.csv", index=False, lineterminator="\n")
+    (staging / "README.txt").write_text(_readme(release, rows, diff))
     manifest = dict(release.manifest)
     manifest["files"] = {
         name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size}
-        for name in ("audience.parquet", "audience.csv", "diff.parquet")
+        for name in RELEASE_FILES
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    for name in ("audience.parquet", "audience.csv", "diff.parquet", "manifest.json"):
+    for name in (*RELEASE_FILES, "manifest.json"):
         fsync_path(staging / name)
     verify_release(staging, expected_rows=len(rows))
     faults.checkpoint("activation.files.verified")
@@ -518,10 +589,12 @@ def verify_release(folder: Path, expected_rows: int | None = None) -> dict:
 
 def point_latest(offer_dir: Path, folder_name: str) -> bool:
     """Atomically point `latest` at `folder_name` (a relative symlink replaced by rename),
-    unless it already points there or at a later date."""
+    unless it already points there or at a later date. `LATEST.txt` names the same folder
+    for where symlinks do not survive (a copy to a file share)."""
     link = offer_dir / LATEST
     current = os.readlink(link) if link.is_symlink() else None
     if current == folder_name:
+        _write_latest_name(offer_dir, folder_name)
         return False
     if current is not None and _folder_key(current) > _folder_key(folder_name):
         return False  # a backfill does not move latest back in time
@@ -530,8 +603,21 @@ def point_latest(offer_dir: Path, folder_name: str) -> bool:
     os.symlink(folder_name, temporary)
     faults.checkpoint("activation.latest.before_swap")
     os.replace(temporary, link)
+    _write_latest_name(offer_dir, folder_name)
     fsync_path(offer_dir)
     return True
+
+
+def _write_latest_name(offer_dir: Path, folder_name: str) -> None:
+    """`LATEST.txt`: the latest folder's name, replaced atomically. (Not `LATEST`: on a
+    case-insensitive file system that is the same name as the `latest` link.)"""
+    path = offer_dir / LATEST_NAME_FILE
+    if path.exists() and path.read_text().strip() == folder_name:
+        return
+    temporary = offer_dir / f".tmp-latest-name-{os.getpid()}"
+    temporary.write_text(folder_name + "\n")
+    fsync_path(temporary)
+    os.replace(temporary, path)
 
 
 def _folder_key(name: str) -> tuple[str, int]:

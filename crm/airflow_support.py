@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from crm.errors import BadInputError
+from crm.runs import EARLIEST_AS_OF
+
+#: Every DAG's start_date: the earliest as-of date a run may have. Airflow marks a run whose
+#: logical date lies before its DAG's start_date successful without running a task, so a
+#: later start_date would turn a backfill of old history into runs that did nothing.
+START_DATE = datetime(EARLIEST_AS_OF.year, EARLIEST_AS_OF.month, EARLIEST_AS_OF.day, tzinfo=UTC)
 
 #: Every task writes the DuckDB warehouse, so each holds the one-slot writer pool; retries
 #: cover a lock held by another process (WarehouseLockedError is retryable).
@@ -38,13 +44,33 @@ def as_of_param(description: str):
 
 @contextmanager
 def fail_fast_on_bad_input() -> Iterator[None]:
-    """Bad input cannot be fixed by a retry: fail the task at once with the message."""
+    """Bad input cannot be fixed by a retry: fail the task at once with the message. Either
+    kind of expected error is also recorded as the task's `crm_error` XCom, so `crm run`
+    can say what went wrong and exit with the matching code without reading the log."""
+    from crm.errors import RetryableError
+
     try:
         yield
     except BadInputError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
+        _record_error("bad_input", exc)
         raise AirflowFailException(str(exc)) from exc
+    except RetryableError as exc:
+        _record_error("environment", exc)
+        raise
+
+
+def _record_error(kind: str, exc: Exception) -> None:
+    from airflow.sdk import get_current_context
+
+    from crm.airflow_record import ERROR_XCOM_KEY
+
+    try:
+        context = get_current_context()
+    except Exception:  # called outside a task (a unit test): nothing to record into
+        return
+    context["ti"].xcom_push(ERROR_XCOM_KEY, {"kind": kind, "message": str(exc)})
 
 
 def connection_url(conn_id: str) -> str | None:

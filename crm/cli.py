@@ -2,16 +2,21 @@
 
     crm generate --customers N [--seed S] [--end DATE] [--format parquet|csv] [--dirty-rate R]
                  [--target files|postgres]
-    crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml]
+    crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml] [--json]
     crm backfill --from DATE --to DATE [--reverse] [--no-ml]   one run per as-of date
-    crm demo [--customers N]            generate a fresh demo CRM and run the pipeline
+    crm demo [--customers N] [--force]  a fresh demo CRM, then crm run (refuses a home it
+                                        did not make unless --force)
     crm postgres-marts [--as-of DATE]   the marts on PostgreSQL too (CRM_PG_*), BI role
     crm deployment up [--workers N] | status | down | airflow <args>   Celery deployment
     crm models [list] [--offer X] | rollback OFFER [--to VERSION]
     crm quarantine [list] | show ENTITY [--reason R] | export ENTITY --out F | resubmit ENTITY F
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
     crm score --model DIR --input FILE --out FILE [--id COLUMN]
+    crm dbt [--as-of DATE] -- <dbt args>  dbt with the project's profile, target and date
     crm airflow <args>                  any Airflow command, against this project's config
+
+`crm --help` has examples and the exit codes (0 success, 1 run failed, 2 usage, 3 bad input,
+4 environment); run, backfill, models, quarantine and deployment take --json.
 
 Heavy libraries are imported inside the commands so `crm --help` stays instant.
 """
@@ -19,6 +24,7 @@ Heavy libraries are imported inside the commands so `crm --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crm.errors import CrmError
+from crm.errors import CrmError, RetryableError, UsageError
 from crm.settings import get_settings
 
 
@@ -44,9 +50,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from datagen.writer import write_landing, write_manifest
 
     if args.customers < 1:
-        raise CrmError("--customers must be at least 1")
+        raise UsageError("--customers must be at least 1")
     if not 0 <= args.dirty_rate < 0.5:
-        raise CrmError("--dirty-rate must be between 0 and 0.5")
+        raise UsageError("--dirty-rate must be between 0 and 0.5")
     settings = get_settings()
     spec = GenerationSpec(customers=args.customers, seed=args.seed, end=parse_date(args.end))
     started = time.perf_counter()
@@ -58,12 +64,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.target == "postgres":
         if not settings.source_url:
-            raise CrmError(
+            raise UsageError(
                 "--target postgres writes the CRM database CRM_SOURCE_URL names: set it, "
                 "e.g. CRM_SOURCE_URL=postgresql://postgres@127.0.0.1:5432/crm_source"
             )
         if args.dirty_rate:
-            raise CrmError(
+            raise UsageError(
                 "--dirty-rate applies to files: a CRM database's constraints refuse them"
             )
     crm = generate(spec, progress=progress)
@@ -178,30 +184,42 @@ def _format_activation(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _as_of(value: str):
+    """An as-of date given on the command line: a date a run may use, or a usage error."""
+    from crm.errors import BadInputError
+    from crm.runs import check_as_of, parse_date
+
+    try:
+        return check_as_of(parse_date(value))
+    except BadInputError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from crm.orchestrate import run_activation, run_pipeline, run_scoring, run_training
-    from crm.runs import format_summary, parse_date
+    from crm.runs import format_summary
 
     settings = get_settings()
-    as_of = parse_date(args.as_of)
+    as_of = _as_of(args.as_of)
     print(f"Running the pipeline for {as_of} through Airflow (crm_pipeline)...")
     summary = run_pipeline(as_of, reload=args.reload, full_refresh=args.full_refresh)
+    args.result = {"as_of": as_of.isoformat(), "pipeline": summary}
     print()
     print(format_summary(summary))
     print(f"{'airflow':<10} {summary['airflow_log']}")
-    if args.json:
-        print(json.dumps(summary, indent=2))
     if args.no_ml:
         return 0
     untrained = _offers_never_trained(settings)
     if args.train or untrained:
         why = "asked for" if args.train else f"never trained: {', '.join(untrained)}"
         print(f"\nTraining the target-customer models ({why}; train_target_models)...")
-        print(_format_training(run_training(as_of)))
+        args.result["training"] = run_training(as_of)
+        print(_format_training(args.result["training"]))
     print("\nScoring customers (score_target_customers)...")
-    print(_format_scoring(run_scoring(as_of)))
+    args.result["scoring"] = run_scoring(as_of)
+    print(_format_scoring(args.result["scoring"]))
     print("\nPublishing the audiences (activate_audiences)...")
-    activation = run_activation(as_of)
+    activation = args.result["activation"] = run_activation(as_of)
     print(_format_activation(activation))
     print(f"{'models':<10} {settings.models}")
     print(f"{'audiences':<10} {settings.audiences}")
@@ -212,10 +230,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Run a range of as-of dates, one full run per date, in the order asked for. Each run
     is point in time and idempotent, so a failed backfill is resumed by running it again."""
+    from crm.errors import BadInputError
     from crm.orchestrate import run_activation, run_pipeline, run_scoring
-    from crm.runs import backfill_dates, parse_date
+    from crm.runs import backfill_dates
 
-    dates = backfill_dates(parse_date(args.date_from), parse_date(args.date_to), args.reverse)
+    try:
+        dates = backfill_dates(_as_of(args.date_from), _as_of(args.date_to), args.reverse)
+    except BadInputError as exc:
+        raise UsageError(str(exc)) from exc
     print(f"Backfilling {len(dates)} date(s), {dates[0]} to {dates[-1]}, one run each...")
     if not args.no_ml:
         print(
@@ -225,6 +247,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             + "."
         )
     done = []
+    args.result = {"dates": [d.isoformat() for d in dates], "done": done, "runs": []}
     for as_of in dates:
         print(f"\n{as_of}: crm_pipeline")
         try:
@@ -238,6 +261,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print("Fix the cause and run the same backfill again: finished dates change nothing.")
             raise
         done.append(as_of.isoformat())
+        args.result["runs"].append(summary)
         loaded = sum(r["rows_loaded"] for r in summary["ingest"].values())
         print(
             f"{as_of}: done in {summary['seconds']:.1f} s, {loaded:,} rows loaded, "
@@ -257,7 +281,7 @@ def cmd_postgres_marts(args: argparse.Namespace) -> int:
     settings = get_settings()
     last_run = settings.reports / "last_run.json"
     if args.as_of is None and not last_run.exists():
-        raise CrmError("no run yet: `crm run` first, or give --as-of")
+        raise UsageError("no run yet: `crm run` first, or give --as-of")
     as_of = parse_date(args.as_of or json.loads(last_run.read_text())["as_of"])
     result = build_marts(as_of, settings)
     d = result["dbt"]
@@ -285,6 +309,7 @@ def cmd_deployment(args: argparse.Namespace) -> int:
         print("down")
     elif args.action == "status":
         states = dep.status()
+        args.result = {"running": bool(states) and all(states.values()), "processes": states}
         if not states:
             print("not running")
         for name, alive in states.items():
@@ -303,16 +328,30 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = Registry(settings.models)
     if args.action == "rollback":
         if not args.offer:
-            raise CrmError("which offer? crm models rollback OFFER [--to VERSION]")
+            raise UsageError("which offer? crm models rollback OFFER [--to VERSION]")
         version = registry.rollback(args.offer, args.to)
         sync_registry_tables(registry, settings)
+        args.result = {"offer": args.offer, "champion": version}
         print(f"{args.offer}: champion is now {version}")
         return 0
     offers = [args.offer] if args.offer else registry.offers()
     if not offers:
         print(f"no models yet in {registry.root}")
+    args.result = {"models": str(registry.root), "offers": {}}
     for offer in offers:
         champion = registry.champion(offer)
+        args.result["offers"][offer] = {
+            "champion": champion,
+            "versions": [
+                {
+                    "version": v["version"],
+                    "as_of": v["metadata"].get("as_of"),
+                    "holdout": v["holdout"],
+                }
+                for v in registry.versions(offer)
+            ],
+            "decisions": registry.decisions(offer),
+        }
         print(f"{offer}")
         for v in registry.versions(offer):
             h = v["holdout"]
@@ -339,8 +378,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.action == "resubmit":
         if not (args.entity and args.file):
-            raise CrmError("crm quarantine resubmit ENTITY FILE")
+            raise UsageError("crm quarantine resubmit ENTITY FILE")
         done = quarantine.resubmit(args.entity, Path(args.file), settings)
+        args.result = {**done, "landing_file": str(done["landing_file"])}
         print(
             f"{done['rows']:,} {args.entity} rows placed in {done['landing_file']}; "
             f"the next `crm run` loads them (rows still wrong are held back again)"
@@ -348,10 +388,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return 0
     if not settings.warehouse_path.exists():
         print(f"no warehouse yet at {settings.warehouse_path}")
+        args.result = {"warehouse": None, "held_back": []}
         return 0
     with session(read_only=True, settings=settings) as con:
         if args.action == "list":
             table = quarantine.summary(con)
+            args.result = {"held_back": _records(table)}
             if table.empty:
                 print("nothing is held back")
             for r in table.itertuples():
@@ -361,21 +403,28 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 print(f"    what to do: {todo}")
             return 0
         if not args.entity:
-            raise CrmError(f"which entity? crm quarantine {args.action} ENTITY")
+            raise UsageError(f"which entity? crm quarantine {args.action} ENTITY")
         if args.action == "show":
             held = quarantine.rows(con, args.entity, args.reason, args.limit)
+            args.result = {"entity": args.entity, "rows": _records(held)}
             for r in held.itertuples():
                 print(f"{r.source_file}:{r.row_number}  {r.reason_code}: {r.reason}")
                 print(f"    {r.raw_row}")
             return 0
         if not args.out:
-            raise CrmError("crm quarantine export ENTITY --out FILE.csv")
+            raise UsageError("crm quarantine export ENTITY --out FILE.csv")
         n = quarantine.export(con, args.entity, Path(args.out), args.reason)
+        args.result = {"entity": args.entity, "rows": n, "file": args.out}
     print(
         f"{n:,} held-back {args.entity} rows written to {args.out}; fix them, then "
         f"`crm quarantine resubmit {args.entity} {args.out}`"
     )
     return 0
+
+
+def _records(frame) -> list[dict]:
+    """A frame as JSON-ready rows (timestamps as ISO text)."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -409,30 +458,75 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The file `crm demo` leaves in a CRM_HOME it made: only such a home is replaced.
+DEMO_MARK = ".crm-demo"
+
+#: What a fresh demo replaces in its home (the landing entity folders are replaced by
+#: `crm generate`); the Airflow home stays, so its metadata database is not migrated again.
+DEMO_OUTPUTS = ("warehouse", "models", "audiences", "reports", "dbt")
+
+
+def _user_data(home: Path) -> list[str]:
+    """What a home holds that `crm demo` would delete: landing files, warehouse, outputs."""
+    found = []
+    landing = home / "landing"
+    if landing.is_dir():
+        for entry in sorted(landing.iterdir()):
+            if entry.is_file() or any(p.is_file() for p in entry.rglob("*")):
+                found.append(str(entry))
+    for name in DEMO_OUTPUTS:
+        folder = home / name
+        if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+            found.append(str(folder))
+    return found
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """A fresh demo: new landing files, an empty warehouse, one pipeline run."""
+    """A fresh demo: new landing files, an empty warehouse, no models, one full run.
+
+    It replaces only a home it made itself (marked by DEMO_MARK), or an empty one; a home
+    holding anything else is somebody's own CRM, replaced only with --force."""
     settings = get_settings()
-    for path in (settings.warehouse_path, settings.warehouse_path.with_suffix(".duckdb.wal")):
-        if path.exists():
-            path.unlink()
-    if (settings.reports / "runs").exists():
-        shutil.rmtree(settings.reports / "runs")
-    end = args.end or _today()
-    gen = argparse.Namespace(
-        customers=args.customers,
-        seed=args.seed,
-        end=end,
-        format="parquet",
-        dirty_rate=0.0,
-        quiet=False,
-    )
-    cmd_generate(gen)
-    print()
-    return cmd_run(
-        argparse.Namespace(
-            as_of=end, reload=False, full_refresh=False, json=False, train=False, no_ml=False
+    home = settings.home
+    held = _user_data(home)
+    if held and not (home / DEMO_MARK).exists() and not args.force:
+        shown = "\n  ".join(held[:12]) + ("\n  ..." if len(held) > 12 else "")
+        raise UsageError(
+            f"{home} holds data that `crm demo` did not make; a demo would delete:\n  {shown}\n"
+            "Use another CRM_HOME for the demo, or --force to replace it."
         )
+    for name in DEMO_OUTPUTS:
+        shutil.rmtree(home / name, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    end = args.end or _today()
+    (home / DEMO_MARK).write_text(
+        json.dumps({"customers": args.customers, "seed": args.seed, "end": end}) + "\n"
     )
+    # through the parser, so every option of generate and run keeps its default
+    parser = build_parser()
+    generate = ["generate", "--customers", str(args.customers), "--seed", str(args.seed)]
+    cmd_generate(parser.parse_args([*generate, "--end", end]))
+    print()
+    return cmd_run(parser.parse_args(["run", "--as-of", end]))
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from crm.dbt import dbt_command
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    if not dbt_args:
+        raise UsageError("which dbt command? e.g. crm dbt -- build --select dim_customers")
+    command = dbt_command(dbt_args, _as_of(args.as_of), settings)
+    if "--vars" in dbt_args:  # the user's own vars replace the as_of var (the last two)
+        command = command[:-2]
+    print(" ".join(command), file=sys.stderr)
+    return subprocess.run(
+        command, cwd=settings.dbt_project_dir, env=settings.child_env()
+    ).returncode
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -442,9 +536,42 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return airflow(args.airflow_args).returncode
 
 
+EXAMPLES = """\
+examples:
+  crm demo --customers 2000                 a demo CRM in CRM_HOME, then a whole run
+  crm run --as-of 2026-05-31                the pipeline, models, scores and audiences
+  crm run --as-of 2026-05-31 --no-ml --json the pipeline only; the summary as JSON on stdout
+  crm backfill --from 2026-01-01 --to 2026-01-31
+  crm quarantine                            what ingestion held back and why
+  crm dbt --as-of 2026-05-31 -- build --select dim_customers
+
+exit codes:
+  0 success   1 the run failed   2 usage error (nothing ran)
+  3 bad input (a contract or checkpoint rejected the data)
+  4 environment (a service unreachable, the warehouse locked)
+
+CRM_HOME (default ./data) holds landing/, the warehouse, models, audiences and reports.
+"""
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print exactly one JSON document on stdout (text for people goes to stderr)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crm", description="CRM marketing analytics platform")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="crm",
+        description="CRM marketing analytics: ingest, marts, target-customer models and "
+        "audiences, run through Airflow.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="write a demo CRM into CRM_HOME/landing")
     gen.add_argument("--customers", type=int, required=True)
@@ -485,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the pipeline only: no training, scoring or publishing of audiences",
     )
-    run.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    _json_option(run)
     run.set_defaults(func=cmd_run)
 
     back = sub.add_parser(
@@ -497,12 +624,20 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument(
         "--no-ml", action="store_true", help="the pipeline only: no scoring or publishing"
     )
+    _json_option(back)
     back.set_defaults(func=cmd_backfill)
 
-    demo = sub.add_parser("demo", help="fresh demo CRM + warehouse, then one pipeline run")
+    demo = sub.add_parser(
+        "demo", help="a fresh demo CRM in CRM_HOME, then a whole run (what make run does)"
+    )
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--end", default=None)
+    demo.add_argument("--end", default=None, help="history ends before this date (default today)")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace CRM_HOME even though it holds data crm demo did not make",
+    )
     demo.set_defaults(func=cmd_demo)
 
     pgm = sub.add_parser(
@@ -521,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("action", choices=("up", "status", "down", "airflow"))
     dep.add_argument("--workers", type=int, default=2, help="Celery workers to start (up)")
     dep.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    _json_option(dep)
     dep.set_defaults(func=cmd_deployment)
 
     models = sub.add_parser("models", help="list model versions, or roll a champion back")
@@ -528,6 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("offer", nargs="?", default=None)
     models.add_argument("--offer", dest="offer_option", default=None)
     models.add_argument("--to", default=None, help="rollback: the version to make champion")
+    _json_option(models)
     models.set_defaults(func=cmd_models)
 
     quar = sub.add_parser("quarantine", help="what ingestion held back and why; resubmit fixes")
@@ -539,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     quar.add_argument("--reason", default=None, help="only this reason code")
     quar.add_argument("--limit", type=int, default=20, help="show: at most this many rows")
     quar.add_argument("--out", default=None, help="export: the CSV to write")
+    _json_option(quar)
     quar.set_defaults(func=cmd_quarantine)
 
     train = sub.add_parser("train", help="learn a target-customer tree from any customer table")
@@ -555,23 +693,69 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--id", default=None)
     score.set_defaults(func=cmd_score)
 
+    dbt = sub.add_parser(
+        "dbt",
+        help="run dbt by hand with the project's profile, target and as-of date",
+        description="Runs dbt against this CRM_HOME's warehouse with the project, profile "
+        "and target every run uses and the as-of date as var; everything after `--` goes "
+        "to dbt. Example: crm dbt --as-of 2026-05-31 -- build --select dim_customers",
+    )
+    dbt.add_argument("--as-of", default=_today(), help="the as_of var (default today)")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments")
+    dbt.set_defaults(func=cmd_dbt)
+
     af = sub.add_parser("airflow", help="run an Airflow command with this project's settings")
     af.add_argument("airflow_args", nargs=argparse.REMAINDER)
     af.set_defaults(func=cmd_airflow)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crm-analytics")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _unreachable(exc: Exception) -> str | None:
+    """What to say when `exc` means a server the command needs did not answer (PostgreSQL,
+    Redis), or None when it is something else."""
+    kind = f"{type(exc).__module__}.{type(exc).__name__}"
+    if kind.startswith("psycopg2") and type(exc).__name__ == "OperationalError":
+        return f"PostgreSQL did not answer: {str(exc).strip().splitlines()[0]}"
+    if isinstance(exc, ConnectionError) or kind.startswith("redis.exceptions.Connection"):
+        return f"a server did not answer: {exc}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected error prints a line or two, never a traceback, and
+    exits with its kind's code (crm/errors.py); with --json, stdout carries exactly one
+    JSON document (the result, or the error) and everything for people goes to stderr."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     if getattr(args, "offer_option", None):
         args.offer = args.offer_option
+    as_json = getattr(args, "json", False)
+    args.result = None
     try:
-        return args.func(args)
-    except CrmError as exc:
-        print(f"crm {args.command}: {exc}", file=sys.stderr)
-        return 2
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            code = args.func(args)
+    except Exception as exc:
+        if not isinstance(exc, CrmError) and not _unreachable(exc):
+            raise  # a bug: the traceback is what a developer needs
+        code = getattr(exc, "exit_code", RetryableError.exit_code)
+        message = str(exc).strip() if isinstance(exc, CrmError) else _unreachable(exc)
+        print(f"crm {args.command}: {message}", file=sys.stderr)
+        if as_json:
+            args.result = {"error": message, "exit_code": code, **(args.result or {})}
+    if as_json:
+        sys.stdout.write(json.dumps(args.result or {}, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    return code
 
 
 if __name__ == "__main__":

@@ -84,15 +84,12 @@ def _summarise(run_results: Path) -> DbtResult:
 LOCK_WAIT_S = 60.0
 
 
-def _invoke(
-    command: list[str],
-    as_of: date,
-    settings: Settings,
-    log_name: str,
-    extra_vars: dict | None = None,
-):
-    """Run one dbt command for `as_of`; returns (exit code, output, log file)."""
-    args = [
+def dbt_command(
+    command: list[str], as_of: date, settings: Settings, extra_vars: dict | None = None
+) -> list[str]:
+    """A dbt command line with this project, its profile and target, and the as-of date
+    (and `extra_vars`) as vars: what every run uses, and `crm dbt` for a person."""
+    return [
         dbt_executable(),
         *command,
         "--project-dir",
@@ -103,8 +100,18 @@ def _invoke(
         settings.dbt_target,
         "--vars",
         json.dumps({"as_of": as_of.isoformat(), **(extra_vars or {})}),
-        "--no-use-colors",
     ]
+
+
+def _invoke(
+    command: list[str],
+    as_of: date,
+    settings: Settings,
+    log_name: str,
+    extra_vars: dict | None = None,
+):
+    """Run one dbt command for `as_of`; returns (exit code, output, log file)."""
+    args = [*dbt_command(command, as_of, settings, extra_vars), "--no-use-colors"]
     # dbt cannot wait for DuckDB's file lock: when a reader (an analyst's read-only
     # session) holds it at the moment dbt opens the file, try again for a while, as the
     # platform's own connections do (the lock is taken before any model is built)

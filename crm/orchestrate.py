@@ -3,7 +3,8 @@
 `crm run` goes through `airflow dags test`, which executes a real DAG run (tasks, XComs,
 retries, asset events, the metadata database) in one process without a scheduler, the
 documented way to run a DAG on demand. Its log goes to a file; the terminal gets one line
-per task and, at the end, the run summary the DAG wrote.
+per task as it ends. Whether the run did its work, which task failed and why, and the run
+summary are then read from Airflow's own record of the run (crm/airflow_record.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from crm.errors import CrmError
+from crm.errors import BadInputError, CrmError, RetryableError
 from crm.settings import Settings, get_settings
 
 PIPELINE_DAG = "crm_pipeline"
@@ -26,13 +27,30 @@ SCORING_DAG = "score_target_customers"
 ACTIVATION_DAG = "activate_audiences"
 WRITER_POOL = "warehouse_writer"
 
-_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
-_STATE = re.compile(r"new_state=(\w+)")
+
+
+#: The task whose return value (XCom) is each DAG's run summary.
+SUMMARY_TASKS = {
+    PIPELINE_DAG: "finish_run",
+    TRAINING_DAG: "train_and_gate",
+    SCORING_DAG: "score",
+    ACTIVATION_DAG: "write_run_report",
+}
+
+#: `crm` exit codes for a failed run, by the kind of error its task recorded.
+EXIT_CODES = {
+    "bad_input": BadInputError.exit_code,
+    "environment": RetryableError.exit_code,
+}
 
 
 class PipelineFailed(CrmError):
-    """The DAG run did not succeed; the message points at the log."""
+    """The DAG run did not do its work; the message says which task and why."""
+
+    def __init__(self, message: str, exit_code: int = CrmError.exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def airflow_executable() -> str:
@@ -78,17 +96,20 @@ def run_dag(
     conf: dict,
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
-) -> Path:
-    """One DAG run for `as_of` through `airflow dags test`; the path of its log.
+) -> dict:
+    """One DAG run for `as_of` through `airflow dags test`: what Airflow recorded of it
+    (crm/airflow_record.py), with `summary` (the summary task's return value) and `log`.
 
     The logical date is 02:00 UTC on the day after the as-of date, as the schedule would
-    give. Raises PipelineFailed naming the failed task and quoting the errors."""
+    give. Raises PipelineFailed when the run failed or any task did not run, naming the
+    task and the error it recorded."""
     settings = settings or get_settings()
     ensure_airflow(settings)
     logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
     logs = settings.airflow_home / "logs" / "crm_run"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{as_of.isoformat()}_{dag_id}_{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    since = datetime.now(UTC)
+    log_path = logs / f"{as_of.isoformat()}_{dag_id}_{since:%Y%m%dT%H%M%S}.log"
     cmd = [
         airflow_executable(),
         "dags",
@@ -98,8 +119,7 @@ def run_dag(
         "-c",
         json.dumps({"as_of": as_of.isoformat(), **conf}),
     ]
-    started: dict[str, float] = {}
-    last_state: dict[str, str] = {}
+    started = time.perf_counter()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd,
@@ -109,43 +129,82 @@ def run_dag(
             text=True,
             bufsize=1,
         )
-        current = None
         for line in proc.stdout:
             log.write(line)
-            if m := _TASK_START.search(line):
-                current = m.group(1)
-                started[current] = time.perf_counter()
-            elif m := _TASK_END.search(line):
-                task = m.group(1)
-                took = time.perf_counter() - started.get(task, time.perf_counter())
-                echo(f"  {task:<36} {took:6.1f} s")
-            elif current and (m := _STATE.search(line)):
-                last_state[current] = m.group(1)
-                if m.group(1) in ("failed", "up_for_retry") and current != "record_failure":
-                    word = "failed" if m.group(1) == "failed" else "failed, will retry"
-                    echo(f"  {current:<36} {word}")
+            if m := _TASK_END.search(line):  # progress for a person; decisions come below
+                echo(f"  {m.group(1):<36} ended at {time.perf_counter() - started:6.1f} s")
         code = proc.wait()
-    # A task that failed and then succeeded on retry is fine: only final states count, and
-    # `airflow dags test` exits non-zero when the run failed.
-    failed = [t for t, state in last_state.items() if state == "failed" and t != "record_failure"]
-    if code != 0:
+    record = read_dag_run(dag_id, since, settings)
+    if record is None:
         raise PipelineFailed(
-            f"the {dag_id} run for {as_of} failed "
-            f"(task: {', '.join(failed) or '?'})"
+            f"the {dag_id} run for {as_of} never started (airflow exited {code})"
             f"\n{_error_excerpt(log_path)}\nFull log: {log_path}"
         )
-    return log_path
+    record["log"] = str(log_path)
+    _check_record(record, as_of, code)
+    return record
 
 
-def _fresh_report(settings: Settings, name: str, as_of: date, since: datetime, log: Path) -> dict:
-    path = settings.reports / f"{name}.json"
-    if not path.exists() or path.stat().st_mtime < since.timestamp() - 5:
-        raise PipelineFailed(f"the run ended but wrote no {name}.json; log: {log}")
-    doc = json.loads(path.read_text())
-    if doc.get("as_of") != as_of.isoformat():
-        raise PipelineFailed(f"{name}.json is for {doc.get('as_of')}, not {as_of}; log: {log}")
-    doc["airflow_log"] = str(log)
-    return doc
+def read_dag_run(dag_id: str, since: datetime, settings: Settings | None = None) -> dict | None:
+    """Airflow's record of the newest `dag_id` run created since `since` (None: no run)."""
+    settings = settings or get_settings()
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm.airflow_record", dag_id, since.isoformat()],
+        env=settings.child_env(),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise PipelineFailed(
+            f"could not read the {dag_id} run from Airflow:\n{proc.stderr[-2000:]}"
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _check_record(record: dict, as_of: date, airflow_exit: int) -> None:
+    """Raise unless the run succeeded and every task it should run did."""
+    from crm.airflow_record import failed_tasks, not_run
+
+    dag_id, tasks = record["dag_id"], record["tasks"]
+    missing = not_run(record)
+    if record["state"] == "success" and not missing and airflow_exit == 0:
+        return
+    failed = failed_tasks(record)
+    errors = [tasks[t]["error"] for t in failed if tasks[t].get("error")]
+    # bad input first: a rejected file explains a failed run better than a later lock
+    codes = [EXIT_CODES[e["kind"]] for e in errors if e["kind"] in EXIT_CODES]
+    code = min(codes, default=CrmError.exit_code)
+    if failed:
+        what = f"task {', '.join(failed)} failed"
+    else:
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        what = (
+            f"Airflow marked it {record['state']} but {len(missing)} of {len(tasks)} tasks "
+            f"did not run ({shown})"
+        )
+    detail = "\n".join(e["message"] for e in errors) or _error_excerpt(Path(record["log"]))
+    detail = f"\n{detail}" if detail else ""
+    raise PipelineFailed(
+        f"the {dag_id} run for {as_of} failed: {what}{detail}\nFull log: {record['log']}",
+        exit_code=code,
+    )
+
+
+def summary_of(record: dict) -> dict:
+    """A DAG run's summary: its summary task's return value, with what Airflow recorded of
+    each task (state, tries, seconds) and where the log is."""
+    summary = dict(record["tasks"][SUMMARY_TASKS[record["dag_id"]]].get("returned") or {})
+    summary["airflow_log"] = record["log"]
+    summary["airflow"] = {
+        "dag_id": record["dag_id"],
+        "run_id": record["run_id"],
+        "state": record["state"],
+        "tasks": {
+            t: {k: v.get(k) for k in ("state", "tries", "seconds")}
+            for t, v in record["tasks"].items()
+        },
+    }
+    return summary
 
 
 def run_pipeline(
@@ -156,35 +215,27 @@ def run_pipeline(
     echo: Callable[[str], None] = print,
 ) -> dict:
     """Run the pipeline DAG for `as_of` through Airflow; return the run summary."""
-    settings = settings or get_settings()
-    since = datetime.now(UTC)
-    log = run_dag(
-        PIPELINE_DAG, as_of, {"reload": reload, "full_refresh": full_refresh}, settings, echo
-    )
-    return _fresh_report(settings, "last_run", as_of, since, log)
+    conf = {"reload": reload, "full_refresh": full_refresh}
+    return summary_of(run_dag(PIPELINE_DAG, as_of, conf, settings, echo))
 
 
-def _run_reporting_dag(dag_id: str, report: str, as_of: date, settings, echo) -> dict:
-    """A DAG run whose last task writes `reports/<report>.json`; that summary."""
-    settings = settings or get_settings()
-    since = datetime.now(UTC)
-    log = run_dag(dag_id, as_of, {}, settings, echo)
-    return _fresh_report(settings, report, as_of, since, log)
+def _run_reporting_dag(dag_id: str, as_of: date, settings, echo) -> dict:
+    return summary_of(run_dag(dag_id, as_of, {}, settings, echo))
 
 
 def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
     """The training DAG (train, gate, record) for `as_of`; its summary."""
-    return _run_reporting_dag(TRAINING_DAG, "last_training", as_of, settings, echo)
+    return _run_reporting_dag(TRAINING_DAG, as_of, settings, echo)
 
 
 def run_scoring(as_of: date, settings: Settings | None = None, echo=print) -> dict:
     """The scoring DAG (scores and audiences) for `as_of`; its summary."""
-    return _run_reporting_dag(SCORING_DAG, "last_scoring", as_of, settings, echo)
+    return _run_reporting_dag(SCORING_DAG, as_of, settings, echo)
 
 
 def run_activation(as_of: date, settings: Settings | None = None, echo=print) -> dict:
     """The activation DAG (releases, destinations, run report) for `as_of`; its summary."""
-    return _run_reporting_dag(ACTIVATION_DAG, "last_activation", as_of, settings, echo)
+    return _run_reporting_dag(ACTIVATION_DAG, as_of, settings, echo)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:

@@ -17,13 +17,37 @@ from pathlib import Path
 from crm.errors import BadInputError
 from crm.settings import Settings, get_settings
 
+#: The earliest as-of date a run accepts (every DAG's start_date follows it).
+EARLIEST_AS_OF = date(1990, 1, 1)
+
+
+def latest_as_of() -> date:
+    """The latest as-of date a run accepts: today where the day is furthest ahead (UTC+14),
+    so a user anywhere may run for their own today, and never a day nobody has reached."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
+
+
+def check_as_of(as_of: date) -> date:
+    """`as_of` if a run may use it; a future date would become the date BI and audiences
+    stick to, and a date before EARLIEST_AS_OF lies before every DAG's start."""
+    if as_of > latest_as_of():
+        raise BadInputError(
+            f"as-of date {as_of} is in the future (today is {datetime.now(UTC).date()} UTC); "
+            "a run uses the events up to the end of its as-of date"
+        )
+    if as_of < EARLIEST_AS_OF:
+        raise BadInputError(
+            f"as-of date {as_of} is before {EARLIEST_AS_OF}, the earliest a run takes"
+        )
+    return as_of
+
 
 def as_of_from_events(params: dict | None, triggering_asset_events=None) -> date:
     """The as-of date of an asset-triggered run: the `as_of` param if given, else the one the
     upstream run put in its asset event's extra (asset-triggered runs have no logical date)."""
     explicit = (params or {}).get("as_of")
     if explicit:
-        return parse_date(explicit)
+        return check_as_of(parse_date(explicit))
     dates = [
         event.extra.get("as_of")
         for events in (triggering_asset_events or {}).values()
@@ -32,7 +56,7 @@ def as_of_from_events(params: dict | None, triggering_asset_events=None) -> date
     ]
     if not dates:
         raise BadInputError("no as_of param and no as-of date in the triggering asset events")
-    return parse_date(max(dates))
+    return check_as_of(parse_date(max(dates)))
 
 
 def write_report(settings: Settings, name: str, doc: dict) -> Path:
@@ -56,12 +80,12 @@ def resolve_as_of(params: dict | None, logical_date: datetime | None) -> date:
     """The `as_of` param if given, else the day before the run's logical date."""
     explicit = (params or {}).get("as_of")
     if explicit:
-        return parse_date(explicit)
+        return check_as_of(parse_date(explicit))
     if logical_date is None:
         raise BadInputError(
             "this run has no logical date and no as_of param; pass as_of (YYYY-MM-DD)"
         )
-    return (logical_date.astimezone(UTC) - timedelta(days=1)).date()
+    return check_as_of((logical_date.astimezone(UTC) - timedelta(days=1)).date())
 
 
 def backfill_dates(first: date, last: date, reverse: bool = False) -> list[date]:

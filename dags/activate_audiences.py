@@ -17,16 +17,15 @@ in 0..1, no opted-out or adopted customer, holdout share in bounds); a critical 
 stops the run before anything is published (results: `audit.validation_results`).
 """
 
-import pendulum
 from airflow.sdk import dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
 
 
 @dag(
     schedule=[AUDIENCES],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -76,7 +75,7 @@ def activate_audiences():
         path = write_report(as_of, run_id, published["offers"], published.get("validation"))
         published["report"] = str(path)
         write_json(get_settings(), "last_activation", published)
-        return {"report": str(path)}
+        return published
 
     published = publish()
     validate_audiences() >> published

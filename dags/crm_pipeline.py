@@ -23,17 +23,16 @@ Bad input (an unreadable file, a missing required column, a broken mapping file)
 task at once with the file and the problem; a locked warehouse is retried.
 """
 
-import pendulum
 from airflow.sdk import Param, dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param, schedule
+from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param, schedule
 from crm.assets import BI_SNAPSHOT, WAREHOUSE_MODELS, WAREHOUSE_RAW
 from ingest.contract import ENTITIES, LOAD_ORDER
 
 
 @dag(
     schedule=schedule("CRM_PIPELINE_SCHEDULE", "0 2 * * *"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

@@ -12,16 +12,15 @@ value).
 in its asset event (asset-triggered runs have no logical date); the later one if both fired.
 """
 
-import pendulum
 from airflow.sdk import dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
 
 
 @dag(
     schedule=(WAREHOUSE_MODELS | TARGET_MODELS),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

@@ -11,16 +11,15 @@ Guards (too few positives, one class, constant features, a failed pipeline run f
 date, a tree no better than chance) stop an offer's training and leave its champion.
 """
 
-import pendulum
 from airflow.sdk import dag, task
 
-from crm.airflow_support import WRITER_DEFAULT_ARGS, as_of_param, schedule
+from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param, schedule
 from crm.assets import TARGET_MODELS
 
 
 @dag(
     schedule=schedule("CRM_TRAINING_SCHEDULE", "0 4 * * 1"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

@@ -78,26 +78,19 @@ def copy_home(pipeline, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """A clean 20,000-customer CRM after `crm run` with training, scoring and activation, as
-    of the generator's end date (so the model windows are the planted adoption windows)."""
+    """A clean 20,000-customer CRM after `crm demo` (generate, then `crm run` with training,
+    scoring and activation), as of the generator's end date (so the model windows are the
+    planted adoption windows)."""
     result = built_once(tmp_path_factory, "demo", _build_demo)
     result["as_of"] = date.fromisoformat(result["as_of"])
     return result
 
 
 def _build_demo(home: Path) -> dict:
-    run_crm(
-        "generate",
-        "--customers",
-        "20000",
-        "--seed",
-        "42",
-        "--end",
-        END.isoformat(),
-        "--quiet",
-        home=home,
+    """`crm demo`, the command `make run` runs, so the README's first command is tested."""
+    proc = run_crm(
+        "demo", "--customers", "20000", "--seed", "42", "--end", END.isoformat(), home=home
     )
-    proc = run_crm("run", "--as-of", END.isoformat(), home=home)
     return {"stdout": proc.stdout, "as_of": END.isoformat()}
 
 

@@ -46,6 +46,19 @@ def test_crm_run_releases_every_scored_offer_to_files_and_the_warehouse(demo):
         assert len(rows) == manifest["row_count"] == manifest["target"] + manifest["holdout"]
         assert manifest["scored_list"] == manifest["row_count"] + manifest["suppressed_total"]
         assert rows.customer_id.is_unique
+        # the files for people: whom to contact, whom never to, and what each column means
+        folder = home / "audiences" / offer / "latest"
+        target = pd.read_csv(folder / "target.csv", dtype={"customer_id": str})
+        holdout = pd.read_csv(folder / "holdout.csv", dtype={"customer_id": str})
+        assert (len(target), len(holdout)) == (manifest["target"], manifest["holdout"])
+        assert set(target["group"]) <= {"target"} and set(holdout["group"]) <= {"holdout"}
+        assert set(target.customer_id) | set(holdout.customer_id) == set(rows.customer_id)
+        readme = (folder / "README.txt").read_text()
+        assert "holdout.csv   the customers NOT to contact" in readme
+        assert f"({manifest['holdout']:,} rows)" in readme
+        assert len(pd.read_csv(folder / "diff.csv")) == sum(manifest["diff"].values())
+        latest_name = (home / "audiences" / offer / "LATEST.txt").read_text().strip()
+        assert latest_name == os.readlink(folder)
         share = manifest["holdout"] / max(manifest["row_count"], 1)
         assert manifest["row_count"] < 200 or 0.06 < share < 0.14
         warehouse = query(

@@ -211,8 +211,9 @@ def test_an_unreadable_file_stops_the_run_with_the_file_and_the_problem(pipeline
     bad = home / "landing" / "transactions" / "late_export.csv"
     bad.write_text("transaction_id,customer_id,occurred_at\nX1,C0000001,2026-01-01\n")
     proc = run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # bad input
     assert "late_export.csv: required column(s) amount missing" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert "ingest_transactions" in proc.stderr
     assert scalar(home, "SELECT count(*) FROM raw.transactions") == raw_before
     assert query(home, "SELECT status FROM audit.pipeline_runs ORDER BY started_at") == [

@@ -43,6 +43,9 @@ def test_the_run_trains_gates_and_scores_through_airflow(demo):
         "activate_audiences": "success",
     }
     out = demo["stdout"]
+    # `crm demo` (what `make run` runs) generated, ran, and marked the home as its own
+    assert "Demo CRM: 20,000 customers" in out
+    assert json.loads((demo["home"] / ".crm-demo").read_text())["customers"] == 20000
     assert "OFFER-PREM   promoted" in out and "OFFER-INS    promoted" in out
     assert "Scores as of" in out
     # the campaign offers have too few adopters for a model better than none

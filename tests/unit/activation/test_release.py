@@ -118,10 +118,14 @@ def test_release_files_are_written_whole_and_latest_moves_forward_only(tmp_path)
     assert os.readlink(latest) == "2026-06-01"
     manifest = verify_release(latest.resolve())
     assert manifest["row_count"] == 2
-    assert set(pd.read_csv(latest / "audience.csv").columns) >= {"customer_id", "group", "email"}
+    target = pd.read_csv(latest / "target.csv")
+    assert set(target.columns) >= {"customer_id", "group", "email"}
+    assert set(target["group"]) == {"target"}
+    assert (tmp_path / "OFFER-X" / "LATEST.txt").read_text() == "2026-06-01\n"
 
     write_release(_release(["a"], [0.9], folder="2026-06-02"), tmp_path, ())
     assert os.readlink(latest) == "2026-06-02"
+    assert (tmp_path / "OFFER-X" / "LATEST.txt").read_text() == "2026-06-02\n"
     assert "email" not in pd.read_parquet(latest / "audience.parquet").columns
     # the same folder again writes nothing; an older date does not move latest back
     assert (
@@ -135,7 +139,7 @@ def test_release_files_are_written_whole_and_latest_moves_forward_only(tmp_path)
 def test_a_tampered_release_fails_verification(tmp_path):
     write_release(_release(["a", "b"], [0.9, 0.5]), tmp_path, ())
     folder = tmp_path / "OFFER-X" / "2026-06-01"
-    with open(folder / "audience.csv", "a") as handle:
+    with open(folder / "target.csv", "a") as handle:
         handle.write("x\n")
     with pytest.raises(BadInputError, match="checksum"):
         verify_release(folder)

@@ -89,7 +89,7 @@ def test_bad_tables_get_a_clear_error(users_table, tmp_path, change, message):
         home=tmp_path / "home",
         check=False,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert message in proc.stderr
 
 
@@ -107,4 +107,4 @@ def test_an_unreadable_file_gets_a_clear_error(tmp_path):
         home=tmp_path / "home",
         check=False,
     )
-    assert proc.returncode == 2 and "cannot be read" in proc.stderr
+    assert proc.returncode == 3 and "cannot be read" in proc.stderr

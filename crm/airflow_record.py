@@ -1,0 +1,107 @@
+"""What a DAG run did, as Airflow itself recorded it: the run's state, every task instance's
+state, tries and times, the values the tasks returned (XComs) and the error a task recorded
+(`crm.airflow_support.fail_fast_on_bad_input`). `crm run` decides from this record whether a
+run did its work, never from log lines: a run Airflow marked successful without running its
+tasks (a logical date before the DAG's start) is a failure.
+
+`read_record` runs in a child process (`python -m crm.airflow_record DAG_ID SINCE`) with the
+project's Airflow environment: Airflow reads its configuration when first imported, so the
+`crm` process itself never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+#: The XCom key under which a task records why it failed ({"kind", "message"}).
+ERROR_XCOM_KEY = "crm_error"
+
+#: Task states that count as having done the task's work.
+DONE = "success"
+
+
+def read_record(dag_id: str, since: datetime) -> dict | None:
+    """The newest run of `dag_id` created at or after `since`, or None if there is none."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalars(
+            select(DagRun)
+            .where(DagRun.dag_id == dag_id, DagRun.run_after >= since)
+            .order_by(DagRun.run_after.desc())
+            .limit(1)
+        ).first()
+        if run is None:
+            return None
+        dag = SerializedDagModel.get_dag(dag_id, session=session)
+        tasks = {
+            t.task_id: {"trigger_rule": str(t.trigger_rule), "state": None, "tries": 0}
+            for t in dag.tasks
+        }
+        for ti in session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
+            )
+        ):
+            tasks.setdefault(ti.task_id, {"trigger_rule": "", "tries": 0})
+            tasks[ti.task_id].update(
+                state=ti.state and str(ti.state),
+                tries=ti.try_number or 0,
+                seconds=round(ti.duration, 3) if ti.duration is not None else None,
+                started_at=ti.start_date and ti.start_date.isoformat(),
+            )
+        for xcom in session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id)
+        ):
+            value = XComModel.deserialize_value(xcom)
+            if xcom.key == "return_value":
+                tasks[xcom.task_id]["returned"] = value
+            elif xcom.key == ERROR_XCOM_KEY:
+                tasks[xcom.task_id]["error"] = value
+        return {
+            "dag_id": dag_id,
+            "run_id": run.run_id,
+            "state": str(run.state),
+            "logical_date": run.logical_date and run.logical_date.isoformat(),
+            "tasks": tasks,
+        }
+
+
+def not_run(record: dict) -> list[str]:
+    """Tasks that should have done their work and did not. A task with the default trigger
+    rule must succeed; one with another rule (a failure handler) may be skipped."""
+    missing = []
+    for task_id, task in record["tasks"].items():
+        if task["state"] == DONE:
+            continue
+        if task["state"] == "skipped" and task["trigger_rule"] != "all_success":
+            continue
+        missing.append(task_id)
+    return missing
+
+
+def failed_tasks(record: dict) -> list[str]:
+    """Tasks whose final state is failed, in the DAG's order; a failure handler (a task
+    with another trigger rule, which fails on purpose to fail the run) is not one."""
+    return [
+        t
+        for t, v in record["tasks"].items()
+        if v["state"] == "failed" and v["trigger_rule"] == "all_success"
+    ]
+
+
+def main(argv: list[str]) -> int:
+    dag_id, since = argv
+    record = read_record(dag_id, datetime.fromisoformat(since))
+    sys.stdout.write(json.dumps(record, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,64 @@
+"""The `crm` command as people and scripts meet it: help with examples, the version, the
+demo that never replaces somebody's own CRM, one JSON document on stdout, and one line
+instead of a traceback for an expected error."""
+
+from __future__ import annotations
+
+import json
+
+from crm.cli import DEMO_MARK, build_parser
+from tests.conftest import run_crm
+
+
+def test_help_lists_every_command_with_examples_and_exit_codes(tmp_path):
+    proc = run_crm("--help", home=tmp_path)
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        assert f"\n    {name}" in proc.stdout, name
+    assert "examples:" in proc.stdout and "crm demo --customers" in proc.stdout
+    assert "3 bad input" in proc.stdout and "4 environment" in proc.stdout
+    assert run_crm("--version", home=tmp_path).stdout.startswith("crm 0.")
+
+
+def test_demo_refuses_a_home_holding_data_it_did_not_make(tmp_path):
+    home = tmp_path / "home"
+    own = home / "landing" / "customers" / "customers.csv"
+    own.parent.mkdir(parents=True)
+    own.write_text("customer_id\nC1\n")
+    warehouse = home / "warehouse" / "crm.duckdb"
+    warehouse.parent.mkdir()
+    warehouse.write_bytes(b"not really a warehouse")
+    proc = run_crm("demo", "--customers", "50", home=home, check=False)
+    assert proc.returncode == 2
+    assert "a demo would delete" in proc.stderr and "--force" in proc.stderr
+    assert str(own.parent) in proc.stderr and str(warehouse.parent) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert own.read_text() == "customer_id\nC1\n" and warehouse.exists()
+    assert not (home / DEMO_MARK).exists()
+
+
+def test_json_output_is_one_document_on_stdout(tmp_path):
+    proc = run_crm("quarantine", "--json", home=tmp_path / "empty")
+    assert json.loads(proc.stdout) == {"warehouse": None, "held_back": []}
+    assert "no warehouse yet" in proc.stderr
+    proc = run_crm("models", "--json", home=tmp_path / "empty")
+    assert json.loads(proc.stdout)["offers"] == {}
+
+
+def test_an_unreachable_server_exits_4_in_one_line(tmp_path):
+    proc = run_crm(
+        "generate", "--customers", "10", "--target", "postgres", "--quiet",
+        home=tmp_path, check=False,
+        env={"CRM_SOURCE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"},
+    )  # fmt: skip
+    assert proc.returncode == 4
+    assert proc.stderr.strip().startswith("crm generate: PostgreSQL did not answer")
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_usage_error_exits_2(tmp_path):
+    proc = run_crm("models", "rollback", home=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip() == "crm models: which offer? crm models rollback OFFER [--to VERSION]"
+    )

@@ -41,7 +41,11 @@ def read_record(dag_id: str, since: datetime) -> dict | None:
             return None
         dag = SerializedDagModel.get_dag(dag_id, session=session)
         tasks = {
-            t.task_id: {"trigger_rule": str(t.trigger_rule), "state": None, "tries": 0}
+            t.task_id: {
+                "trigger_rule": getattr(t.trigger_rule, "value", str(t.trigger_rule)),
+                "state": None,
+                "tries": 0,
+            }
             for t in dag.tasks
         }
         for ti in session.scalars(

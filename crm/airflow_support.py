@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from crm.alerts import RunFailureNotifier
 from crm.errors import BadInputError
 from crm.runs import EARLIEST_AS_OF
 
@@ -15,24 +16,33 @@ from crm.runs import EARLIEST_AS_OF
 #: later start_date would turn a backfill of old history into runs that did nothing.
 START_DATE = datetime(EARLIEST_AS_OF.year, EARLIEST_AS_OF.month, EARLIEST_AS_OF.day, tzinfo=UTC)
 
+#: How long a task may run before Airflow stops (and retries) it: generous against the
+#: 1,000,000-customer figures of docs/benchmarks.md, so only a hung task reaches them.
+QUICK = timedelta(minutes=10)  # bookkeeping
+CHECK = timedelta(minutes=30)  # a checkpoint, a snapshot, the docs page, a report
+LOAD = timedelta(hours=1)  # one entity's ingest, the CLV fit, scoring, publishing
+BUILD = timedelta(hours=2)  # a dbt build, the PostgreSQL marts
+TRAIN = timedelta(hours=4)  # training and gating every offer
+
 #: Every task writes the DuckDB warehouse, so each holds the one-slot writer pool; retries
-#: cover a lock held by another process (WarehouseLockedError is retryable).
+#: cover a lock held by another process (WarehouseLockedError is retryable). A task that
+#: fails for good alerts (crm/alerts.py: e-mail and webhook, when configured).
 WRITER_DEFAULT_ARGS = {
+    "owner": "crm-analytics",
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "pool": "warehouse_writer",
+    "execution_timeout": BUILD,
+    "on_failure_callback": [RunFailureNotifier()],
 }
 
 
-def schedule(variable: str, default: str) -> str | None:
-    """A DAG's schedule: the cron expression in `variable` when set ('none' for manual
-    runs only), else `default`. Read at parse time: change it without editing the DAG."""
-    import os
+def schedule(which: str) -> str | None:
+    """A DAG's schedule from the settings (CRM_PIPELINE_SCHEDULE, CRM_TRAINING_SCHEDULE;
+    'none' for manual runs only). Read at parse time: change it without editing the DAG."""
+    from crm.settings import get_settings
 
-    value = os.environ.get(variable, "").strip()
-    if value.lower() == "none":
-        return None
-    return value or default
+    return get_settings().schedule(which)
 
 
 def as_of_param(description: str):

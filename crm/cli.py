@@ -13,6 +13,7 @@
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
     crm score --model DIR --input FILE --out FILE [--id COLUMN]
     crm dbt [--as-of DATE] -- <dbt args>  dbt with the project's profile, target and date
+    crm config [--json] [--markdown]    the effective settings, secrets masked
     crm airflow <args>                  any Airflow command, against this project's config
 
 `crm --help` has examples and the exit codes (0 success, 1 run failed, 2 usage, 3 bad input,
@@ -309,11 +310,17 @@ def cmd_deployment(args: argparse.Namespace) -> int:
         print("down")
     elif args.action == "status":
         states = dep.status()
-        args.result = {"running": bool(states) and all(states.values()), "processes": states}
+        restarts = dep.restarts() if states else {}
+        args.result = {
+            "running": bool(states) and all(states.values()),
+            "processes": states,
+            "restarts": restarts,
+        }
         if not states:
             print("not running")
         for name, alive in states.items():
-            print(f"  {name:<14} {'running' if alive else 'STOPPED'}")
+            again = f"  (restarted {restarts[name]}x)" if restarts.get(name) else ""
+            print(f"  {name:<14} {'running' if alive else 'STOPPED'}{again}")
         return 0 if states and all(states.values()) else 1
     else:  # airflow: any Airflow command against the deployment's metadata database
         return airflow_in_deployment(args.airflow_args).returncode
@@ -529,6 +536,20 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     ).returncode
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from crm.settings import effective, settings_table
+
+    if args.markdown:
+        sys.stdout.write(settings_table())
+        return 0
+    rows = effective(get_settings())
+    args.result = {variable: {"value": value, "source": source} for variable, value, source in rows}
+    width = max(len(r[0]) for r in rows)
+    for variable, value, source in rows:
+        print(f"{variable:<{width}}  {value or '(unset)'}  [{source}]")
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from crm.orchestrate import airflow, ensure_airflow
 
@@ -653,10 +674,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Airflow as a deployment: PostgreSQL metadata, Celery workers on Redis "
         "(up, status, down, airflow <args>)",
     )
-    dep.add_argument("action", choices=("up", "status", "down", "airflow"))
-    dep.add_argument("--workers", type=int, default=2, help="Celery workers to start (up)")
-    dep.add_argument("airflow_args", nargs=argparse.REMAINDER)
-    _json_option(dep)
+    actions = dep.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dep_up = actions.add_parser("up", help="migrate, then start every process (supervised)")
+    dep_up.add_argument("--workers", type=int, default=2, help="Celery workers to start")
+    dep_status = actions.add_parser("status", help="which processes run, and their restarts")
+    _json_option(dep_status)
+    actions.add_parser("down", help="stop every process (running tasks may finish)")
+    dep_af = actions.add_parser("airflow", help="an Airflow command against the deployment")
+    dep_af.add_argument("airflow_args", nargs=argparse.REMAINDER)
     dep.set_defaults(func=cmd_deployment)
 
     models = sub.add_parser("models", help="list model versions, or roll a champion back")
@@ -703,6 +728,15 @@ def build_parser() -> argparse.ArgumentParser:
     dbt.add_argument("--as-of", default=_today(), help="the as_of var (default today)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments")
     dbt.set_defaults(func=cmd_dbt)
+
+    config = sub.add_parser(
+        "config", help="the effective settings (environment, .env, defaults), secrets masked"
+    )
+    config.add_argument(
+        "--markdown", action="store_true", help="the settings table of docs/settings.md"
+    )
+    _json_option(config)
+    config.set_defaults(func=cmd_config)
 
     af = sub.add_parser("airflow", help="run an Airflow command with this project's settings")
     af.add_argument("airflow_args", nargs=argparse.REMAINDER)

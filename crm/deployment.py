@@ -1,15 +1,19 @@
 """Airflow as a deployment: PostgreSQL metadata, CeleryExecutor with Redis as broker, and
-the scheduler, dag-processor, api-server and Celery workers as separate processes.
+the scheduler, dag-processor, triggerer, api-server and Celery workers as separate
+processes, watched by a supervisor that restarts any of them that dies.
 
     crm deployment up [--workers 2]   (make airflow-up)
     crm deployment status
     crm deployment down               (make airflow-down)
 
 This starts every process on this machine, which is how the test runs it and how a small
-company might. On several machines, one runs the scheduler, dag-processor and api-server
-(`CRM_AIRFLOW_API_HOST=0.0.0.0`), and each other machine starts `airflow celery worker`
-with the same environment and `AIRFLOW__API__BASE_URL` set to the api-server's address
-(docs/deployment.md).
+company might; `up` starts the supervisor (`python -m crm.deployment supervise N`, its own
+process group), which starts the others, restarts one that exits, and stops them all on
+SIGTERM (`down`). A server deployment does the same with systemd or docker compose
+(deploy/, docs/deployment.md). On several machines, one runs the scheduler, dag-processor,
+triggerer and api-server (`CRM_AIRFLOW_API_HOST=0.0.0.0`), and each other machine starts
+`airflow celery worker` with the same environment and `AIRFLOW__API__BASE_URL` set to the
+api-server's address.
 
 Settings, each overridable from the environment (nothing secret is in the repository):
 `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` (default: database `airflow` on the local
@@ -28,6 +32,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -42,6 +47,12 @@ DEFAULT_METADATA_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 #: Task slots per worker.
 WORKER_CONCURRENCY = 2
+#: How long the supervisor waits before it restarts a process that died.
+RESTART_DELAY_S = 5.0
+#: How long `down` lets workers finish their running tasks before killing them.
+STOP_TIMEOUT_S = 600.0
+#: The line the supervisor writes into a process's log when it restarts it.
+RESTART_MARK = "--- restarted by the crm deployment supervisor at"
 
 
 class DeploymentError(CrmError):
@@ -63,7 +74,7 @@ class Deployment:
 
     @property
     def port(self) -> int:
-        return int(os.environ.get("CRM_AIRFLOW_API_PORT", "8080"))
+        return self.settings.airflow_api_port
 
     @property
     def base_url(self) -> str:
@@ -109,6 +120,7 @@ class Deployment:
         procs = {
             "scheduler": [af, "scheduler"],
             "dag-processor": [af, "dag-processor"],
+            "triggerer": [af, "triggerer"],
             # this machine only unless told otherwise (CRM_AIRFLOW_API_HOST=0.0.0.0)
             "api-server": [
                 af,
@@ -116,7 +128,7 @@ class Deployment:
                 "--port",
                 str(self.port),
                 "--host",
-                os.environ.get("CRM_AIRFLOW_API_HOST", "127.0.0.1"),
+                self.settings.airflow_api_host,
             ],
         }
         for n in range(1, workers + 1):
@@ -128,12 +140,14 @@ class Deployment:
         return procs
 
     def pids(self) -> dict[str, int]:
+        """The supervisor's and every process's pid, as the supervisor last wrote them."""
         path = self.folder / "pids.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
     def up(self, workers: int = 2, timeout_s: float = 180.0, echo=print) -> dict[str, int]:
-        """Migrate the metadata database, create the writer pool, start every process and
-        wait until the api-server answers and each worker is ready."""
+        """Migrate the metadata database, create the writer pool, start the supervisor (which
+        starts every process and restarts one that dies) and wait until the api-server
+        answers and each worker is ready."""
         if self.pids():
             raise DeploymentError(
                 f"already up ({self.folder / 'pids.json'}): `crm deployment down`"
@@ -153,45 +167,113 @@ class Deployment:
                 raise DeploymentError(
                     f"`airflow {' '.join(args)}` failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
                 )
-        pids: dict[str, int] = {}
+        fd = os.open(self.folder / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "crm.deployment", "supervise", str(workers)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            for name, cmd in self._processes(workers).items():
-                # a new log per start (readiness is read from it), for this user only
-                fd = os.open(
-                    self.folder / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
-                )
-                with os.fdopen(fd, "wb") as log:
-                    worker = {"CRM_WORKER_NAME": name} if name.startswith("worker-") else {}
-                    process = subprocess.Popen(
-                        cmd,
-                        env={**env, **worker},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                pids[name] = process.pid
-                # recorded at once, so that a failure from here on can stop what started
-                (self.folder / "pids.json").write_text(json.dumps(pids))
-                echo(f"  started {name:<14} pid {process.pid}  log {self.folder / (name + '.log')}")
             self._wait_ready(workers, timeout_s)
         except BaseException:
             self.down(echo=lambda _m: None)
             raise
+        pids = self.pids()
+        for name, pid in pids.items():
+            echo(f"  {name:<14} pid {pid}  log {self.folder / (name + '.log')}")
         return pids
+
+    def supervise(self, workers: int) -> None:
+        """Run as the deployment's supervisor (its own process): start every process, restart
+        one that dies (after RESTART_DELAY_S, logged in supervisor.log and counted in
+        restarts.json), and on SIGTERM stop them all (workers finish their running tasks
+        within STOP_TIMEOUT_S) and exit."""
+        env = self.env()
+        stopping = False
+
+        def stop(_signum, _frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        commands = self._processes(workers)
+        running: dict[str, subprocess.Popen] = {}
+        restarts: dict[str, int] = {}
+
+        def record() -> None:
+            pids = {"supervisor": os.getpid(), **{n: p.pid for n, p in running.items()}}
+            _atomic_json(self.folder / "pids.json", pids)
+            _atomic_json(self.folder / "restarts.json", restarts)
+
+        def start(name: str, first: bool) -> None:
+            mode = os.O_TRUNC if first else os.O_APPEND  # readiness is read from this log
+            fd = os.open(self.folder / f"{name}.log", os.O_WRONLY | os.O_CREAT | mode, 0o600)
+            with os.fdopen(fd, "ab") as log:
+                if not first:
+                    log.write(
+                        f"\n{RESTART_MARK} {time.strftime('%FT%TZ', time.gmtime())}\n".encode()
+                    )
+                    log.flush()
+                worker = {"CRM_WORKER_NAME": name} if name.startswith("worker-") else {}
+                running[name] = subprocess.Popen(
+                    commands[name],
+                    env={**env, **worker},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            record()
+            print(
+                f"{'started' if first else 'restarted'} {name} pid {running[name].pid}", flush=True
+            )
+
+        for name in commands:
+            start(name, first=True)
+        died_at: dict[str, float] = {}
+        while not stopping:
+            now = time.monotonic()
+            for name, process in list(running.items()):
+                if process.poll() is None:
+                    continue
+                if name not in died_at:
+                    print(
+                        f"{name} (pid {process.pid}) exited with {process.returncode}", flush=True
+                    )
+                    _signal_group(process.pid, signal.SIGKILL)  # what it forked goes too
+                    died_at[name] = now
+                elif now - died_at[name] >= RESTART_DELAY_S:
+                    del died_at[name]
+                    restarts[name] = restarts.get(name, 0) + 1
+                    start(name, first=False)
+            time.sleep(1.0)
+        for name, process in running.items():
+            _signal_group(process.pid, signal.SIGTERM)
+            print(f"stopping {name} (pid {process.pid})", flush=True)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while any(p.poll() is None for p in running.values()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for process in running.values():
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        (self.folder / "pids.json").unlink(missing_ok=True)
+        print("stopped", flush=True)
 
     def _wait_ready(self, workers: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         pending = {"api-server"} | {f"worker-{n}" for n in range(1, workers + 1)}
         while pending:
-            for name, pid in self.pids().items():
-                if not _alive(pid):
-                    tail = (self.folder / f"{name}.log").read_text(errors="replace")[-2000:]
-                    raise DeploymentError(f"{name} stopped while starting:\n{tail}")
+            pids = self.pids()
+            if pids.get("supervisor") and not _alive(pids["supervisor"]):
+                tail = (self.folder / "supervisor.log").read_text(errors="replace")[-2000:]
+                raise DeploymentError(f"the supervisor stopped while starting:\n{tail}")
             if "api-server" in pending and _answers(f"{self.base_url}/api/v2/monitor/health"):
                 pending.discard("api-server")
-            for name in [p for p in pending if p.startswith("worker-")]:
-                log = (self.folder / f"{name}.log").read_text(errors="replace")
-                if " ready." in log:
+            for name in [p for p in pending if p.startswith("worker-") and p in pids]:
+                if worker_ready(self.folder / f"{name}.log"):
                     pending.discard(name)
             if time.monotonic() > deadline:
                 raise DeploymentError(f"not ready after {timeout_s:.0f} s: {sorted(pending)}")
@@ -200,19 +282,44 @@ class Deployment:
     def status(self) -> dict[str, bool]:
         return {name: _alive(pid) for name, pid in self.pids().items()}
 
-    def down(self, timeout_s: float = 600.0, echo=print) -> None:
-        """SIGTERM every process group (a worker stops taking tasks and finishes the ones
-        it runs), then SIGKILL what is left after `timeout_s` (10 minutes)."""
+    def restarts(self) -> dict[str, int]:
+        path = self.folder / "restarts.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def down(self, timeout_s: float = STOP_TIMEOUT_S + 30, echo=print) -> None:
+        """Ask the supervisor to stop everything (SIGTERM: a worker stops taking tasks and
+        finishes the ones it runs; what still runs after 10 minutes is killed) and wait;
+        without a live supervisor, stop the processes it recorded directly."""
         pids = self.pids()
+        supervisor = pids.pop("supervisor", None)
+        if supervisor and _alive(supervisor):
+            os.kill(supervisor, signal.SIGTERM)
+            echo(f"  stopping the supervisor (pid {supervisor}) and {', '.join(pids)}")
+            deadline = time.monotonic() + timeout_s
+            while _alive(supervisor) and time.monotonic() < deadline:
+                time.sleep(0.5)
         for name, pid in pids.items():
-            _signal_group(pid, signal.SIGTERM)
-            echo(f"  stopping {name} (pid {pid})")
-        deadline = time.monotonic() + timeout_s
+            if _alive(pid):
+                _signal_group(pid, signal.SIGTERM)
+                echo(f"  stopping {name} (pid {pid})")
+        deadline = time.monotonic() + 30
         while any(_alive(p) for p in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.5)
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)
         (self.folder / "pids.json").unlink(missing_ok=True)
+
+
+def worker_ready(log: Path) -> bool:
+    """A Celery worker's log says it is ready (since its latest restart)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return " ready." in text.rsplit(RESTART_MARK, 1)[-1]
+
+
+def _atomic_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)
 
 
 def ensure_metadata_database(sqlalchemy_url: str) -> None:
@@ -286,3 +393,8 @@ def airflow_in_deployment(args: list[str], settings: Settings | None = None, **k
     return subprocess.run(
         [airflow_executable(), *args], env=deployment(settings).env(), text=True, **kwargs
     )
+
+
+if __name__ == "__main__":  # python -m crm.deployment supervise N (started by `up`)
+    if sys.argv[1:2] == ["supervise"]:
+        deployment().supervise(int(sys.argv[2]))

@@ -32,3 +32,10 @@ class RetryableError(CrmError):
 
 class WarehouseLockedError(RetryableError):
     """Another process holds the DuckDB write lock on the warehouse file."""
+
+
+class SettingsError(BadInputError):
+    """A setting in the environment or `.env` has a value of the wrong form: a task fails at
+    once (a retry reads the same value), the command line counts it a usage error."""
+
+    exit_code = 2

@@ -12,10 +12,10 @@ The connection comes from the `CRM_PG_*` variables, as dbt's profile reads them.
 from __future__ import annotations
 
 import io
-import os
 
 import pyarrow.csv as pacsv
 
+from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier as _q
 
 #: Rows per COPY chunk.
@@ -33,17 +33,15 @@ _PG_TYPES = {
 }
 
 
-def pg_url() -> str:
-    """libpq URL of the PostgreSQL warehouse from the same variables dbt's profile reads."""
-    user = os.environ.get("CRM_PG_USER", "postgres")
-    password = os.environ.get("CRM_PG_PASSWORD", "")
-    host = os.environ.get("CRM_PG_HOST", "127.0.0.1")
-    port = os.environ.get("CRM_PG_PORT", "5432")
-    database = os.environ.get("CRM_PG_DATABASE", "crm")
+def pg_url(settings: Settings | None = None) -> str:
+    """libpq URL of the PostgreSQL warehouse from the same settings dbt's profile reads."""
     from urllib.parse import quote
 
-    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
-    return f"postgresql://{auth}@{host}:{port}/{database}"
+    s = settings or get_settings()
+    auth = quote(s.pg_user, safe="") + (
+        f":{quote(s.pg_password, safe='')}" if s.pg_password else ""
+    )
+    return f"postgresql://{auth}@{s.pg_host}:{s.pg_port}/{s.pg_database}"
 
 
 def _pg_type(duck_type: str) -> str:
@@ -113,7 +111,7 @@ def grant_bi_reader(url: str | None = None, role: str = BI_ROLE) -> None:
     is in the clear. Its password, if any, comes from CRM_PG_BI_PASSWORD."""
     import psycopg2
 
-    password = os.environ.get("CRM_PG_BI_PASSWORD")
+    password = get_settings().pg_bi_password
     pg = psycopg2.connect(url or pg_url(), connect_timeout=10)
     try:
         with pg, pg.cursor() as cur:
@@ -149,10 +147,8 @@ def build_marts(as_of, settings=None) -> dict:
     """The marts on PostgreSQL for `as_of`: copy the sources over from the DuckDB
     warehouse, `dbt build --target postgres` (the same models and tests), grant BI."""
     import time
-    from dataclasses import replace
 
     from crm.dbt import build
-    from crm.settings import get_settings
     from crm.warehouse import connect
 
     settings = settings or get_settings()
@@ -163,7 +159,7 @@ def build_marts(as_of, settings=None) -> dict:
     finally:
         duck.close()
     synced = time.perf_counter()
-    result = build(as_of, settings=replace(settings, dbt_target="postgres"))
+    result = build(as_of, settings=settings.replace(dbt_target="postgres"))
     grant_bi_reader()
     return {
         "sources": copied,

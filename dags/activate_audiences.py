@@ -19,7 +19,7 @@ stops the run before anything is published (results: `audit.validation_results`)
 
 from airflow.sdk import dag, task
 
-from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import CHECK, LOAD, START_DATE, WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
 
 
@@ -34,7 +34,7 @@ from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
     params={"as_of": as_of_param("Date whose scored lists to publish (YYYY-MM-DD).")},
 )
 def activate_audiences():
-    @task
+    @task(execution_timeout=CHECK)
     def validate_audiences(params=None, triggering_asset_events=None, run_id=None) -> dict:
         """The audience checkpoint (GX) on every release of the date, before any is
         written; publish checks again, so nothing unchecked goes out."""
@@ -46,10 +46,8 @@ def activate_audiences():
             as_of = as_of_from_events(params, triggering_asset_events)
             return check_audiences(as_of, run_id=run_id)
 
-    @task(outlets=[PUBLISHED_AUDIENCES])
+    @task(outlets=[PUBLISHED_AUDIENCES], execution_timeout=LOAD)
     def publish(params=None, triggering_asset_events=None, run_id=None, outlet_events=None):
-        from dataclasses import replace
-
         from activation.publish import publish_audiences
         from crm.airflow_support import connection_url, fail_fast_on_bad_input
         from crm.runs import as_of_from_events
@@ -57,14 +55,14 @@ def activate_audiences():
 
         settings = get_settings()
         if not settings.crm_db_url:  # CRM_DB_URL wins; else the Airflow connection crm_db
-            settings = replace(settings, crm_db_url=connection_url("crm_db"))
+            settings = settings.replace(db_url=connection_url("crm_db"))
         with fail_fast_on_bad_input():
             as_of = as_of_from_events(params, triggering_asset_events)
             summary = publish_audiences(as_of, run_id=run_id, settings=settings)
         outlet_events[PUBLISHED_AUDIENCES].extra = {"as_of": as_of.isoformat(), "run_id": run_id}
         return summary
 
-    @task
+    @task(execution_timeout=CHECK)
     def write_run_report(published: dict, run_id=None) -> dict:
         from activation.report import write_report
         from crm.runs import parse_date

@@ -25,13 +25,22 @@ task at once with the file and the problem; a locked warehouse is retried.
 
 from airflow.sdk import Param, dag, task
 
-from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param, schedule
+from crm.airflow_support import (
+    BUILD,
+    CHECK,
+    LOAD,
+    QUICK,
+    START_DATE,
+    WRITER_DEFAULT_ARGS,
+    as_of_param,
+    schedule,
+)
 from crm.assets import BI_SNAPSHOT, WAREHOUSE_MODELS, WAREHOUSE_RAW
 from ingest.contract import ENTITIES, LOAD_ORDER
 
 
 @dag(
-    schedule=schedule("CRM_PIPELINE_SCHEDULE", "0 2 * * *"),
+    schedule=schedule("pipeline"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -49,7 +58,7 @@ from ingest.contract import ENTITIES, LOAD_ORDER
     },
 )
 def crm_pipeline():
-    @task
+    @task(execution_timeout=QUICK)
     def start_run(params=None, logical_date=None, run_id=None) -> dict:
         from crm.airflow_support import fail_fast_on_bad_input
         from crm.runs import resolve_as_of, start_run
@@ -58,7 +67,7 @@ def crm_pipeline():
             return start_run(run_id=run_id, as_of=resolve_as_of(params, logical_date))
 
     def ingest_task(entity: str):
-        @task(task_id=f"ingest_{entity}")
+        @task(task_id=f"ingest_{entity}", execution_timeout=LOAD)
         def ingest(run: dict, params=None) -> dict:
             from crm.airflow_support import connection_url, fail_fast_on_bad_input
             from crm.runs import parse_timestamp
@@ -82,7 +91,7 @@ def crm_pipeline():
 
         return ingest
 
-    @task
+    @task(execution_timeout=CHECK)
     def validate_landing(run: dict, loads: list[dict]) -> dict:
         """The landing checkpoint (GX): a critical failure rejects the batch and stops the
         run here, before dbt builds anything on it."""
@@ -93,13 +102,13 @@ def crm_pipeline():
         with fail_fast_on_bad_input():
             return validate_landing(run["run_id"], parse_date(run["as_of"]))
 
-    @task(outlets=[WAREHOUSE_RAW])
+    @task(outlets=[WAREHOUSE_RAW], execution_timeout=QUICK)
     def raw_loaded(run: dict, loads: list[dict], outlet_events=None) -> list[dict]:
         """Every entity of the run is in raw: say so, with the run's as-of date."""
         outlet_events[WAREHOUSE_RAW].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return loads
 
-    @task
+    @task(execution_timeout=BUILD)
     def build_models(run: dict, params=None) -> dict:
         """dbt phase 1: staging, intermediate and the marts that do not need the CLV fit."""
         from crm.airflow_support import fail_fast_on_bad_input
@@ -114,14 +123,14 @@ def crm_pipeline():
                 full_refresh=full,
             ).as_dict()
 
-    @task
+    @task(execution_timeout=LOAD)
     def fit_customer_lifetime_values(run: dict) -> dict:
         from crm.runs import parse_date
         from ml.clv import update_customer_lifetime_values
 
         return update_customer_lifetime_values(parse_date(run["as_of"]))
 
-    @task(outlets=[WAREHOUSE_MODELS])
+    @task(outlets=[WAREHOUSE_MODELS], execution_timeout=BUILD)
     def build_customer_360(run: dict, params=None, outlet_events=None) -> dict:
         """dbt phase 2: the customer 360 and what depends on it, with the CLV values."""
         from crm.airflow_support import fail_fast_on_bad_input
@@ -136,7 +145,7 @@ def crm_pipeline():
         outlet_events[WAREHOUSE_MODELS].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return result
 
-    @task(outlets=[BI_SNAPSHOT])
+    @task(outlets=[BI_SNAPSHOT], execution_timeout=CHECK)
     def publish_bi_snapshot(run: dict, outlet_events=None) -> dict:
         from crm.bi_snapshot import publish_snapshot
 
@@ -144,7 +153,7 @@ def crm_pipeline():
         outlet_events[BI_SNAPSHOT].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return result
 
-    @task
+    @task(execution_timeout=BUILD)
     def publish_postgres_marts(run: dict) -> dict:
         """With CRM_POSTGRES_MARTS=1: the same marts on the PostgreSQL warehouse (CRM_PG_*)
         for BI, with its read-only role (crm/pg_warehouse.py); otherwise nothing."""
@@ -160,20 +169,20 @@ def crm_pipeline():
             result = build_marts(parse_date(run["as_of"]))
         return {**result, "seconds": round(result["sync_seconds"] + result["dbt_seconds"], 3)}
 
-    @task
+    @task(execution_timeout=CHECK)
     def generate_docs(run: dict) -> dict:
         from crm.dbt import generate_docs
         from crm.runs import parse_date
 
         return generate_docs(parse_date(run["as_of"]))
 
-    @task
+    @task(execution_timeout=QUICK)
     def finish_run(run: dict, loads: list[dict], stages: dict) -> dict:
         from crm.runs import finish_run
 
         return finish_run(run, loads, stages)
 
-    @task(trigger_rule="one_failed")
+    @task(trigger_rule="one_failed", execution_timeout=QUICK)
     def record_failure(run_id=None) -> None:
         """Runs only when a task failed: mark the run failed in audit.pipeline_runs, and fail
         itself so the DAG run ends failed (it is the last task, so its state decides)."""

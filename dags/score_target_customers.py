@@ -14,7 +14,7 @@ in its asset event (asset-triggered runs have no logical date); the later one if
 
 from airflow.sdk import dag, task
 
-from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param
+from crm.airflow_support import BUILD, LOAD, START_DATE, WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
 
 
@@ -29,7 +29,7 @@ from crm.assets import AUDIENCES, TARGET_MODELS, WAREHOUSE_MODELS
     params={"as_of": as_of_param("Date to score as of (YYYY-MM-DD).")},
 )
 def score_target_customers():
-    @task
+    @task(execution_timeout=BUILD)
     def build_scoring_features(params=None, triggering_asset_events=None) -> dict:
         from crm.airflow_support import fail_fast_on_bad_input
         from crm.dbt import ML_MARTS, build
@@ -42,7 +42,7 @@ def score_target_customers():
             )
         return {"as_of": as_of.isoformat(), "dbt": result.as_dict()}
 
-    @task(outlets=[AUDIENCES])
+    @task(outlets=[AUDIENCES], execution_timeout=LOAD)
     def score(built: dict, run_id=None, outlet_events=None) -> dict:
         from crm.runs import parse_date, write_report
         from crm.settings import get_settings

@@ -13,12 +13,19 @@ date, a tree no better than chance) stop an offer's training and leave its champ
 
 from airflow.sdk import dag, task
 
-from crm.airflow_support import START_DATE, WRITER_DEFAULT_ARGS, as_of_param, schedule
+from crm.airflow_support import (
+    BUILD,
+    START_DATE,
+    TRAIN,
+    WRITER_DEFAULT_ARGS,
+    as_of_param,
+    schedule,
+)
 from crm.assets import TARGET_MODELS
 
 
 @dag(
-    schedule=schedule("CRM_TRAINING_SCHEDULE", "0 4 * * 1"),
+    schedule=schedule("training"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -28,7 +35,7 @@ from crm.assets import TARGET_MODELS
     params={"as_of": as_of_param("Date to train as of (YYYY-MM-DD).")},
 )
 def train_target_models():
-    @task
+    @task(execution_timeout=BUILD)
     def build_training_features(params=None, logical_date=None) -> dict:
         """The feature and label marts for the training and holdout dates."""
         from crm.airflow_support import fail_fast_on_bad_input
@@ -43,7 +50,7 @@ def train_target_models():
             result = build(as_of, select=ML_MARTS, extra_vars={"feature_dates": dates})
         return {"as_of": as_of.isoformat(), "feature_dates": dates, "dbt": result.as_dict()}
 
-    @task(outlets=[TARGET_MODELS])
+    @task(outlets=[TARGET_MODELS], execution_timeout=TRAIN)
     def train_and_gate(built: dict, run_id=None, outlet_events=None) -> dict:
         from crm.runs import parse_date, write_report
         from crm.settings import get_settings

@@ -670,7 +670,7 @@ def load_entity(
     files = discover(settings.landing, entity_name)
     result.files_found = len(files)
     # A broken mapping file fails here, before anything loads.
-    mapping = load_mapping(settings.mapping_file).for_entity(entity_name)
+    mapping = load_mapping(settings.mapping_path).for_entity(entity_name)
     con = connect(settings=settings, lock_timeout_s=60.0)
     try:
         ensure_tables(con)

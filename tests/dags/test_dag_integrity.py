@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ def test_dags_load_without_errors(dagbag):
 
 
 def test_dag_ids_match_file_names_and_follow_the_house_rules(dagbag):
+    from crm.alerts import RunFailureNotifier
+
     for dag_id, dag in dagbag.dags.items():
         assert Path(dag.fileloc).stem == dag_id
         assert dag.catchup is False
@@ -50,7 +53,14 @@ def test_dag_ids_match_file_names_and_follow_the_house_rules(dagbag):
         assert dag.doc_md and dag.tags
         assert dag.start_date.tzinfo is not None
         for task in dag.tasks:
-            assert task.retries >= 2, f"{dag_id}.{task.task_id}"
+            name = f"{dag_id}.{task.task_id}"
+            assert task.retries >= 2, name
+            assert task.owner == "crm-analytics", name
+            assert task.execution_timeout is not None, name
+            assert task.execution_timeout <= timedelta(hours=4), name
+            assert any(
+                isinstance(cb, RunFailureNotifier) for cb in task.on_failure_callback or []
+            ), name
 
 
 def test_pipeline_ingests_parents_before_children(dagbag):

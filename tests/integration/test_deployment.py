@@ -2,11 +2,14 @@
 with Redis as broker, scheduler, dag-processor, api-server and two Celery workers as
 separate processes (`crm deployment up`). The pipeline DAG is triggered through the CLI;
 scoring and activation follow by their Assets; the CRM database is read through the
-Airflow connection `crm_source`, given in the environment."""
+Airflow connection `crm_source`, given in the environment. A worker killed afterwards is
+restarted by the deployment's supervisor; `down` stops everything."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 import uuid
@@ -16,6 +19,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from crm.deployment import worker_ready
 from datagen.generator import GenerationSpec, generate
 from datagen.source_db import write_source_db
 from tests.conftest import run_crm
@@ -25,6 +29,9 @@ pytestmark = pytest.mark.integration
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 AS_OF = date(2026, 5, 31)
 CHAINED = ("crm_pipeline", "score_target_customers", "activate_audiences")
+PROCESSES = (
+    "supervisor", "scheduler", "dag-processor", "triggerer", "api-server", "worker-1", "worker-2"
+)  # fmt: skip
 
 
 def _free_port() -> int:
@@ -85,7 +92,7 @@ def deployment(tmp_path):
 def test_the_dags_run_end_to_end_on_two_celery_workers_chained_by_assets(deployment):
     home, env, database = deployment["home"], deployment["env"], deployment["database"]
     status = run_crm("deployment", "status", home=home, env=env).stdout
-    for process in ("scheduler", "dag-processor", "api-server", "worker-1", "worker-2"):
+    for process in PROCESSES:
         assert f"{process:<14} running" in status
     for dag_id in CHAINED:
         run_crm("deployment", "airflow", "dags", "unpause", dag_id, home=home, env=env)
@@ -123,9 +130,25 @@ def test_the_dags_run_end_to_end_on_two_celery_workers_chained_by_assets(deploym
     activation = json.loads((home / "reports" / "last_activation.json").read_text())
     assert activation["as_of"] == AS_OF.isoformat()
 
+    # a worker that dies is restarted by the supervisor, and takes tasks again
+    folder = home / "airflow" / "deployment"
+    pids = json.loads((folder / "pids.json").read_text())
+    assert set(pids) == set(PROCESSES)
+    os.killpg(pids["worker-2"], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        again = json.loads((folder / "pids.json").read_text())
+        if again["worker-2"] != pids["worker-2"] and worker_ready(folder / "worker-2.log"):
+            break
+        time.sleep(1)
+    assert again["worker-2"] != pids["worker-2"], "worker-2 was not restarted"
+    assert worker_ready(folder / "worker-2.log")
+    shown = json.loads(run_crm("deployment", "status", "--json", home=home, env=env).stdout)
+    assert shown["running"] is True and shown["restarts"] == {"worker-2": 1}
+    assert {k for k, v in again.items() if v != pids[k]} == {"worker-2"}  # nothing else moved
+
     # down stops every process it started
-    pids = json.loads((home / "airflow" / "deployment" / "pids.json").read_text())
-    assert len(pids) == 5
+    pids = again
     run_crm("deployment", "down", home=home, env=env)
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), name

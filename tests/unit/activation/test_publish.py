@@ -208,7 +208,7 @@ def test_destinations_can_be_switched_off_without_touching_scoring(home):
     with session(settings=home) as con:
         add_scored(con, "OFFER-A", CUSTOMERS[:20])
     # a configured but unreachable CRM database: switched off, it is never contacted
-    configured = replace(home, crm_db_url="postgresql://postgres@127.0.0.1:1/unreachable")
+    configured = home.replace(db_url="postgresql://postgres@127.0.0.1:1/unreachable")
     summary = publish_audiences(AS_OF, settings=configured, config=_config(destinations=()))
     assert summary["crm_db"] == "switched off"
     assert "warehouse" not in summary["offers"]["OFFER-A"]

@@ -62,3 +62,14 @@ def test_a_usage_error_exits_2(tmp_path):
     assert (
         proc.stderr.strip() == "crm models: which offer? crm models rollback OFFER [--to VERSION]"
     )
+
+
+def test_crm_dbt_runs_dbt_with_the_projects_profile_and_date(tmp_path):
+    proc = run_crm(
+        "dbt", "--as-of", "2026-01-31", "--", "ls", "--select", "dim_customers",
+        "--resource-type", "model", "--output", "name", home=tmp_path,
+    )  # fmt: skip
+    assert proc.stdout.strip().splitlines()[-1] == "dim_customers"
+    command = proc.stderr.strip().splitlines()[0]  # the command line it ran, for the record
+    assert "--profiles-dir" in command and '"as_of": "2026-01-31"' in command
+    assert run_crm("dbt", home=tmp_path, check=False).returncode == 2

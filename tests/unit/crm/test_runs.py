@@ -65,8 +65,6 @@ def test_the_summary_lists_each_entity_and_the_totals():
 
 
 def test_the_docs_page_is_remade_only_when_the_project_changes(tmp_path, monkeypatch):
-    from dataclasses import replace
-
     from crm.dbt import generate_docs, project_fingerprint
     from crm.settings import get_settings
 
@@ -74,7 +72,7 @@ def test_the_docs_page_is_remade_only_when_the_project_changes(tmp_path, monkeyp
     settings = get_settings()
     fingerprint = project_fingerprint(settings)
     assert fingerprint == project_fingerprint(settings)
-    assert fingerprint != project_fingerprint(replace(settings, dbt_target="postgres"))
+    assert fingerprint != project_fingerprint(settings.replace(dbt_target="postgres"))
     page = settings.reports / "dbt_docs" / "index.html"
     page.parent.mkdir(parents=True)
     page.write_text("<html>docs</html>")

@@ -4,9 +4,10 @@ state, tries and times, the values the tasks returned (XComs) and the error a ta
 run did its work, never from log lines: a run Airflow marked successful without running its
 tasks (a logical date before the DAG's start) is a failure.
 
-`read_record` runs in a child process (`python -m crm.airflow_record DAG_ID SINCE`) with the
-project's Airflow environment: Airflow reads its configuration when first imported, so the
-`crm` process itself never imports it.
+`read_record` runs in a child process (`python -m crm.airflow_record DAG_ID --since TIME`,
+or `--run-id RUN_ID`) with the project's Airflow environment (the embedded one, or the
+deployment's): Airflow reads its configuration when first imported, so the `crm` process
+itself never imports it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ ERROR_XCOM_KEY = "crm_error"
 DONE = "success"
 
 
-def read_record(dag_id: str, since: datetime) -> dict | None:
-    """The newest run of `dag_id` created at or after `since`, or None if there is none."""
+def read_record(dag_id: str, since: datetime | None = None, run_id: str | None = None):
+    """The run `run_id` of `dag_id`, or else the first run created at or after `since`;
+    None if there is none."""
     from airflow.models import DagRun, TaskInstance
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.models.xcom import XComModel
@@ -31,12 +33,12 @@ def read_record(dag_id: str, since: datetime) -> dict | None:
     from sqlalchemy import select
 
     with create_session() as session:
-        run = session.scalars(
-            select(DagRun)
-            .where(DagRun.dag_id == dag_id, DagRun.run_after >= since)
-            .order_by(DagRun.run_after.desc())
-            .limit(1)
-        ).first()
+        query = select(DagRun).where(DagRun.dag_id == dag_id)
+        if run_id is not None:
+            query = query.where(DagRun.run_id == run_id)
+        else:
+            query = query.where(DagRun.run_after >= since).order_by(DagRun.run_after)
+        run = session.scalars(query.limit(1)).first()
         if run is None:
             return None
         dag = SerializedDagModel.get_dag(dag_id, session=session)
@@ -59,6 +61,7 @@ def read_record(dag_id: str, since: datetime) -> dict | None:
                 tries=ti.try_number or 0,
                 seconds=round(ti.duration, 3) if ti.duration is not None else None,
                 started_at=ti.start_date and ti.start_date.isoformat(),
+                hostname=ti.hostname or None,
             )
         for xcom in session.scalars(
             select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id)
@@ -101,8 +104,12 @@ def failed_tasks(record: dict) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    dag_id, since = argv
-    record = read_record(dag_id, datetime.fromisoformat(since))
+    """`DAG_ID --since ISO-TIME` or `DAG_ID --run-id RUN_ID`: the record as JSON."""
+    dag_id, how, value = argv
+    if how == "--run-id":
+        record = read_record(dag_id, run_id=value)
+    else:
+        record = read_record(dag_id, since=datetime.fromisoformat(value))
     sys.stdout.write(json.dumps(record, default=str) + "\n")
     return 0
 

@@ -197,30 +197,36 @@ def _as_of(value: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from crm.deployment import active_deployment
     from crm.orchestrate import run_activation, run_pipeline, run_scoring, run_training
     from crm.runs import format_summary
 
     settings = get_settings()
     as_of = _as_of(args.as_of)
-    print(f"Running the pipeline for {as_of} through Airflow (crm_pipeline)...")
-    summary = run_pipeline(as_of, reload=args.reload, full_refresh=args.full_refresh)
+    where = "on the deployment" if active_deployment(settings) else "through Airflow"
+    print(f"Running the pipeline for {as_of} {where} (crm_pipeline)...")
+    summary = run_pipeline(
+        as_of, reload=args.reload, full_refresh=args.full_refresh, chain=not args.no_ml
+    )
     args.result = {"as_of": as_of.isoformat(), "pipeline": summary}
     print()
     print(format_summary(summary))
     print(f"{'airflow':<10} {summary['airflow_log']}")
     if args.no_ml:
         return 0
+    # on a deployment, scoring follows the latest run whose Asset starts it
+    upstream = summary
     untrained = _offers_never_trained(settings)
     if args.train or untrained:
         why = "asked for" if args.train else f"never trained: {', '.join(untrained)}"
         print(f"\nTraining the target-customer models ({why}; train_target_models)...")
-        args.result["training"] = run_training(as_of)
+        upstream = args.result["training"] = run_training(as_of)
         print(_format_training(args.result["training"]))
     print("\nScoring customers (score_target_customers)...")
-    args.result["scoring"] = run_scoring(as_of)
-    print(_format_scoring(args.result["scoring"]))
+    scoring = args.result["scoring"] = run_scoring(as_of, upstream=upstream)
+    print(_format_scoring(scoring))
     print("\nPublishing the audiences (activate_audiences)...")
-    activation = args.result["activation"] = run_activation(as_of)
+    activation = args.result["activation"] = run_activation(as_of, upstream=scoring)
     print(_format_activation(activation))
     print(f"{'models':<10} {settings.models}")
     print(f"{'audiences':<10} {settings.audiences}")
@@ -252,11 +258,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     for as_of in dates:
         print(f"\n{as_of}: crm_pipeline")
         try:
-            summary = run_pipeline(as_of)
+            summary = run_pipeline(as_of, chain=not args.no_ml)
             if not args.no_ml:
                 print(f"{as_of}: score_target_customers, activate_audiences")
-                run_scoring(as_of)
-                run_activation(as_of)
+                scoring = run_scoring(as_of, upstream=summary)
+                run_activation(as_of, upstream=scoring)
         except CrmError:
             print(f"\nThe run for {as_of} failed; done before it: {', '.join(done) or 'none'}.")
             print("Fix the cause and run the same backfill again: finished dates change nothing.")

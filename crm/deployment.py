@@ -38,8 +38,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from crm.airflow_cli import WRITER_POOL, WRITER_POOL_DESCRIPTION, airflow_executable
 from crm.errors import CrmError
-from crm.orchestrate import WRITER_POOL, airflow_executable
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier
 
@@ -158,7 +158,7 @@ class Deployment:
         ensure_metadata_database(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         for args in (
             ["db", "migrate"],
-            ["pools", "set", WRITER_POOL, "1", "One writer at a time on the DuckDB warehouse"],
+            ["pools", "set", WRITER_POOL, "1", WRITER_POOL_DESCRIPTION],
         ):
             proc = subprocess.run(
                 [airflow_executable(), *args], env=env, capture_output=True, text=True
@@ -385,6 +385,14 @@ def _answers(url: str) -> bool:
 
 def deployment(settings: Settings | None = None) -> Deployment:
     return Deployment(settings or get_settings())
+
+
+def active_deployment(settings: Settings | None = None) -> Deployment | None:
+    """This CRM_HOME's deployment when it is up (its supervisor runs), else None: then
+    `crm run` runs its DAGs there, recorded in its metadata database, in its writer pool."""
+    dep = deployment(settings)
+    supervisor = dep.pids().get("supervisor")
+    return dep if supervisor and _alive(supervisor) else None
 
 
 def airflow_in_deployment(args: list[str], settings: Settings | None = None, **kwargs):

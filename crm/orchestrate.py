@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from crm.airflow_cli import WRITER_POOL, WRITER_POOL_DESCRIPTION, airflow_executable
+from crm.deployment import active_deployment
 from crm.errors import BadInputError, CrmError, RetryableError
 from crm.settings import Settings, get_settings
 
@@ -25,7 +27,6 @@ PIPELINE_DAG = "crm_pipeline"
 TRAINING_DAG = "train_target_models"
 SCORING_DAG = "score_target_customers"
 ACTIVATION_DAG = "activate_audiences"
-WRITER_POOL = "warehouse_writer"
 
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
 
@@ -53,11 +54,6 @@ class PipelineFailed(CrmError):
         self.exit_code = exit_code
 
 
-def airflow_executable() -> str:
-    candidate = Path(sys.executable).with_name("airflow")
-    return str(candidate) if candidate.exists() else "airflow"
-
-
 def airflow(
     args: list[str], settings: Settings | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
@@ -79,7 +75,7 @@ def ensure_airflow(settings: Settings | None = None) -> None:
         return
     steps = [
         ["db", "migrate"],
-        ["pools", "set", WRITER_POOL, "1", "One writer at a time on the DuckDB warehouse"],
+        ["pools", "set", WRITER_POOL, "1", WRITER_POOL_DESCRIPTION],
     ]
     for args in steps:
         proc = airflow(args, settings, capture_output=True)
@@ -96,14 +92,31 @@ def run_dag(
     conf: dict,
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
+    upstream: dict | None = None,
+    chain: bool = False,
 ) -> dict:
-    """One DAG run for `as_of` through `airflow dags test`: what Airflow recorded of it
-    (crm/airflow_record.py), with `summary` (the summary task's return value) and `log`.
+    """One DAG run for `as_of`: what Airflow recorded of it (crm/airflow_record.py), with
+    `log`. Raises PipelineFailed when the run failed or any task did not run, naming the
+    task and the error it recorded.
 
-    The logical date is 02:00 UTC on the day after the as-of date, as the schedule would
-    give. Raises PipelineFailed when the run failed or any task did not run, naming the
-    task and the error it recorded."""
+    When this CRM_HOME's deployment is up (`crm deployment up`), the run is the
+    deployment's: triggered there (or, with `upstream`, the run that upstream run's Asset
+    started), scheduled by its scheduler, its tasks run by its workers in its writer pool,
+    recorded in its metadata database; with `chain`, the DAGs its Assets start are
+    unpaused first, so they follow it (a paused DAG's runs never start, and an Asset event
+    queues no run for a paused DAG). Otherwise `airflow dags test` runs it here."""
     settings = settings or get_settings()
+    dep = active_deployment(settings)
+    if dep is not None:
+        record = _run_on_deployment(dep, dag_id, as_of, conf, upstream, chain, echo)
+        _check_record(record, as_of, 0)
+        return record
+    return _run_embedded(dag_id, as_of, conf, settings, echo)
+
+
+def _run_embedded(dag_id, as_of, conf, settings, echo) -> dict:
+    """`airflow dags test` with the embedded Airflow (SQLite metadata under CRM_HOME). The
+    logical date is 02:00 UTC on the day after the as-of date, as the schedule would give."""
     ensure_airflow(settings)
     logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
     logs = settings.airflow_home / "logs" / "crm_run"
@@ -134,7 +147,7 @@ def run_dag(
             if m := _TASK_END.search(line):  # progress for a person; decisions come below
                 echo(f"  {m.group(1):<36} ended at {time.perf_counter() - started:6.1f} s")
         code = proc.wait()
-    record = read_dag_run(dag_id, since, settings)
+    record = read_dag_run(dag_id, settings.child_env(), since=since)
     if record is None:
         raise PipelineFailed(
             f"the {dag_id} run for {as_of} never started (airflow exited {code})"
@@ -145,12 +158,97 @@ def run_dag(
     return record
 
 
-def read_dag_run(dag_id: str, since: datetime, settings: Settings | None = None) -> dict | None:
-    """Airflow's record of the newest `dag_id` run created since `since` (None: no run)."""
-    settings = settings or get_settings()
+#: How long `crm run` waits for a run on the deployment to finish.
+DEPLOYMENT_RUN_TIMEOUT_S = 6 * 3600.0
+#: How long it waits for the run an upstream run's Asset should start.
+ASSET_RUN_WAIT_S = 300.0
+#: Seconds between two looks at a run on the deployment.
+POLL_S = 3.0
+#: The task of each upstream DAG whose Asset starts the next one: scoring follows the
+#: pipeline's customer 360 and a training run; activation follows scoring.
+OUTLET_TASKS = {
+    PIPELINE_DAG: "build_customer_360",
+    TRAINING_DAG: "train_and_gate",
+    SCORING_DAG: "score",
+}
+#: The DAGs each DAG's Assets start, directly or through another.
+DOWNSTREAM = {
+    PIPELINE_DAG: (SCORING_DAG, ACTIVATION_DAG),
+    TRAINING_DAG: (SCORING_DAG, ACTIVATION_DAG),
+    SCORING_DAG: (ACTIVATION_DAG,),
+}
+FINAL_STATES = ("success", "failed", "skipped", "upstream_failed", "removed")
+
+
+def _run_on_deployment(dep, dag_id, as_of, conf, upstream, chain, echo) -> dict:
+    """A DAG run on the deployment, followed to its end. With `upstream` (the summary of
+    the run whose Asset starts this DAG) follow the run that Asset started rather than
+    trigger a second one; else trigger one with the as-of date. The DAG is unpaused first:
+    a paused DAG's runs never start."""
+    env = dep.env()
+
+    def airflow_cli(*args: str) -> None:
+        proc = subprocess.run(
+            [airflow_executable(), *args], env=env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise PipelineFailed(
+                f"`airflow {' '.join(args[:3])}` failed on the deployment:\n"
+                f"{(proc.stdout + proc.stderr)[-2000:]}"
+            )
+
+    dag_ids = [dag_id, *(DOWNSTREAM.get(dag_id, ()) if chain else ())]
+    airflow_cli("dags", "unpause", "--treat-dag-id-as-regex", "-y", f"^({'|'.join(dag_ids)})$")
+    started = time.perf_counter()
+    if upstream is not None:
+        source = upstream["airflow"]
+        outlet = source["tasks"][OUTLET_TASKS[source["dag_id"]]]
+        after = datetime.fromisoformat(outlet["started_at"])
+        deadline = time.monotonic() + ASSET_RUN_WAIT_S
+        while (record := read_dag_run(dag_id, env, since=after)) is None:
+            if time.monotonic() > deadline:
+                raise PipelineFailed(
+                    f"no {dag_id} run started on the deployment within "
+                    f"{ASSET_RUN_WAIT_S:.0f} s after {source['dag_id']} updated its Asset"
+                )
+            time.sleep(POLL_S)
+        run_id = record["run_id"]
+        echo(f"  (following {run_id}, started by {source['dag_id']}'s Asset)")
+    else:
+        run_id = f"crm__{as_of.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        conf_json = json.dumps({"as_of": as_of.isoformat(), **conf})
+        airflow_cli("dags", "trigger", dag_id, "--run-id", run_id, "-c", conf_json)
+    reported: set[str] = set()
+    deadline = time.monotonic() + DEPLOYMENT_RUN_TIMEOUT_S
+    while True:
+        record = read_dag_run(dag_id, env, run_id=run_id)
+        for task_id, task in record["tasks"].items():
+            if task["state"] in FINAL_STATES and task_id not in reported:
+                reported.add(task_id)
+                took = time.perf_counter() - started
+                echo(f"  {task_id:<36} {task['state']} at {took:6.1f} s on {task['hostname']}")
+        if record["state"] in ("success", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise PipelineFailed(
+                f"{dag_id} run {run_id} unfinished after {DEPLOYMENT_RUN_TIMEOUT_S:.0f} s"
+            )
+        time.sleep(POLL_S)
+    record["log"] = str(
+        dep.settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    )
+    return record
+
+
+def read_dag_run(
+    dag_id: str, env: dict, since: datetime | None = None, run_id: str | None = None
+) -> dict | None:
+    """Airflow's record of the run `run_id`, or of the first `dag_id` run created since
+    `since`, in the Airflow `env` points at (None: no such run)."""
+    how = ["--run-id", run_id] if run_id else ["--since", since.isoformat()]
     proc = subprocess.run(
-        [sys.executable, "-m", "crm.airflow_record", dag_id, since.isoformat()],
-        env=settings.child_env(),
+        [sys.executable, "-m", "crm.airflow_record", dag_id, *how],
+        env=env,
         capture_output=True,
         text=True,
     )
@@ -200,7 +298,7 @@ def summary_of(record: dict) -> dict:
         "run_id": record["run_id"],
         "state": record["state"],
         "tasks": {
-            t: {k: v.get(k) for k in ("state", "tries", "seconds")}
+            t: {k: v.get(k) for k in ("state", "tries", "seconds", "started_at", "hostname")}
             for t, v in record["tasks"].items()
         },
     }
@@ -213,14 +311,16 @@ def run_pipeline(
     full_refresh: bool = False,
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
+    chain: bool = True,
 ) -> dict:
-    """Run the pipeline DAG for `as_of` through Airflow; return the run summary."""
+    """Run the pipeline DAG for `as_of` through Airflow; return the run summary. `chain`:
+    scoring and activation follow (on a deployment, by the pipeline's Asset)."""
     conf = {"reload": reload, "full_refresh": full_refresh}
-    return summary_of(run_dag(PIPELINE_DAG, as_of, conf, settings, echo))
+    return summary_of(run_dag(PIPELINE_DAG, as_of, conf, settings, echo, chain=chain))
 
 
-def _run_reporting_dag(dag_id: str, as_of: date, settings, echo) -> dict:
-    return summary_of(run_dag(dag_id, as_of, {}, settings, echo))
+def _run_reporting_dag(dag_id: str, as_of: date, settings, echo, upstream=None) -> dict:
+    return summary_of(run_dag(dag_id, as_of, {}, settings, echo, upstream, chain=True))
 
 
 def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
@@ -228,18 +328,27 @@ def run_training(as_of: date, settings: Settings | None = None, echo=print) -> d
     return _run_reporting_dag(TRAINING_DAG, as_of, settings, echo)
 
 
-def run_scoring(as_of: date, settings: Settings | None = None, echo=print) -> dict:
-    """The scoring DAG (scores and audiences) for `as_of`; its summary."""
-    return _run_reporting_dag(SCORING_DAG, as_of, settings, echo)
+def run_scoring(
+    as_of: date, settings: Settings | None = None, echo=print, upstream: dict | None = None
+) -> dict:
+    """The scoring DAG (scores and audiences) for `as_of`; its summary. `upstream`: the
+    pipeline or training summary whose Asset starts it on a deployment."""
+    return _run_reporting_dag(SCORING_DAG, as_of, settings, echo, upstream)
 
 
-def run_activation(as_of: date, settings: Settings | None = None, echo=print) -> dict:
-    """The activation DAG (releases, destinations, run report) for `as_of`; its summary."""
-    return _run_reporting_dag(ACTIVATION_DAG, as_of, settings, echo)
+def run_activation(
+    as_of: date, settings: Settings | None = None, echo=print, upstream: dict | None = None
+) -> dict:
+    """The activation DAG (releases, destinations, run report) for `as_of`; its summary.
+    `upstream`: the scoring summary whose Asset starts it on a deployment."""
+    return _run_reporting_dag(ACTIVATION_DAG, as_of, settings, echo, upstream)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:
-    """The lines that say what went wrong, not the whole Airflow log."""
+    """The lines that say what went wrong, not the whole Airflow log (nothing when the log
+    is a deployment's folder of task logs)."""
+    if not log_path.is_file():
+        return ""
     lines = log_path.read_text(errors="replace").splitlines()
     picked = [
         ln

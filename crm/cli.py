@@ -581,6 +581,10 @@ CRM_HOME (default ./data) holds landing/, the warehouse, models, audiences and r
 """
 
 
+#: Commands that write CRM_HOME: one at a time per home (crm/home_lock.py).
+WRITES_HOME = {"run", "backfill", "demo", "generate"}
+
+
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
@@ -777,13 +781,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
+    args.line = " ".join(["crm", *(argv if argv is not None else sys.argv[1:])])
     if getattr(args, "offer_option", None):
         args.offer = args.offer_option
     as_json = getattr(args, "json", False)
     args.result = None
     try:
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            code = args.func(args)
+            if args.command in WRITES_HOME:
+                from crm.home_lock import exclusive_home
+
+                with exclusive_home(get_settings(), args.line):
+                    code = args.func(args)
+            else:
+                code = args.func(args)
     except Exception as exc:
         if not isinstance(exc, CrmError) and not _unreachable(exc):
             raise  # a bug: the traceback is what a developer needs

@@ -8,6 +8,7 @@ explicitly. Each run writes one row to `audit.pipeline_runs` and a JSON summary 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -100,6 +101,16 @@ def safe_name(text: str) -> str:
     """A file-name-safe form of a run id or other user-provided label."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
     return cleaned or "run"
+
+
+def folder_name(identifier: str) -> str:
+    """The folder of an id that may hold any character (an offer id from a CRM: `Travel
+    Insurance/2027`): the id itself when it is a plain name, else its safe form and a short
+    hash of the id, so that two ids never share a folder and none leaves its parent."""
+    name = safe_name(identifier)
+    if name == identifier:
+        return name
+    return f"{name}-{hashlib.sha256(identifier.encode()).hexdigest()[:8]}"
 
 
 def parse_timestamp(value: str | datetime) -> datetime:

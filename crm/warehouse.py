@@ -47,7 +47,7 @@ def connect(
             time.sleep(0.5)
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
-    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"SET memory_limit = {quote_literal(settings.duckdb_memory_limit)}")
     if not read_only:
         tmp = path.parent / "tmp"
         tmp.mkdir(exist_ok=True)

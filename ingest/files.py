@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,9 +132,17 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+def literal_path(path: Path) -> str:
+    """`path` as a SQL string DuckDB's readers take literally: they expand `*`, `?` and
+    `[...]` as a glob, so a file named `transactions_2026-*.csv` would read every month.
+    Each of those characters goes in brackets, which match exactly it."""
+    escaped = re.sub(r"([*?\[])", r"[\1]", str(path))
+    return quote_literal(escaped)
+
+
 def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
     """The DuckDB table function that reads a CSV or Parquet file (JSON: `_read_json`)."""
-    path = quote_literal(file.path)
+    path = literal_path(file.path)
     if file.format == "parquet":
         return f"read_parquet({path})"
     options = [
@@ -165,7 +174,7 @@ def _read_json(con: duckdb.DuckDBPyConnection, file: LandingFile) -> None:
     """
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _landing_json AS "
-        f"SELECT json FROM read_json_objects({quote_literal(file.path)}, format = 'auto')"
+        f"SELECT json FROM read_json_objects({literal_path(file.path)}, format = 'auto')"
     )
     try:
         keys = [
@@ -253,5 +262,6 @@ def read_into_source_table(
     rows = con.execute(f"SELECT count(*) FROM {READ_TABLE}").fetchone()[0]
     rejected = 0
     if file.format == "csv":
-        rejected = con.execute(f"SELECT count(*) FROM {REJECTS_TABLE}").fetchone()[0]
+        # DuckDB logs one reject per problem: a short line, once per missing column
+        rejected = con.execute(f"SELECT count(DISTINCT line) FROM {REJECTS_TABLE}").fetchone()[0]
     return ReadResult(columns=present, ignored_columns=ignored, rows=rows, rejected_lines=rejected)

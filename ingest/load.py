@@ -593,12 +593,17 @@ def commit_batch(
                 f"""
                 INSERT INTO audit.quarantine
                 SELECT {_lit(entity.name)}, {meta}, NULL, 'unparseable',
-                       'line ' || line || ' of the file could not be parsed: ' || error_type
-                       || ' (' || error_message || ')'
-                       || CASE WHEN error_type = 'INVALID ENCODING'
+                       'line ' || line || ' of the file could not be parsed: ' || errors
+                       || CASE WHEN bad_encoding
                                THEN ' - set csv.encoding in the mapping file' ELSE '' END,
                        to_json({{'line': csv_line}}), {ts}, {_lit(run_id) if run_id else "NULL"}
-                FROM {REJECTS_TABLE}
+                FROM (  -- one row per source line, however many problems DuckDB found in it
+                    SELECT line, any_value(csv_line) AS csv_line,
+                           string_agg(DISTINCT error_type || ' (' || error_message || ')', '; ')
+                               AS errors,
+                           bool_or(error_type = 'INVALID ENCODING') AS bad_encoding
+                    FROM {REJECTS_TABLE} GROUP BY line
+                )
                 """
             )
         loaded = con.execute(f"SELECT count(*) FROM {CHECKED_TABLE} WHERE _reason = ''").fetchone()[

@@ -140,12 +140,10 @@ class Registry:
         self.root = Path(root)
 
     def offer_dir(self, offer: str) -> Path:
-        from crm.runs import safe_name
+        """The offer's folder: its id, or a safe name derived from it (crm.runs.folder_name)."""
+        from crm.runs import folder_name
 
-        name = safe_name(offer)
-        if name != offer:
-            raise RegistryError(f"offer id {offer!r} cannot be used as a folder name")
-        return self.root / name
+        return self.root / folder_name(offer)
 
     def new_version_dir(self, offer: str) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]

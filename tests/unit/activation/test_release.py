@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from activation.release import (
     Release,
     content_checksum,
     diff_releases,
+    latest_release,
     offer_folder,
     point_latest,
     verify_release,
@@ -145,10 +147,10 @@ def test_a_tampered_release_fails_verification(tmp_path):
         verify_release(folder)
 
 
-@pytest.mark.parametrize("name", ["../etc", "a/b", ".", "OFFER X"])
-def test_offer_names_that_are_not_plain_folder_names_are_refused(tmp_path, name):
-    with pytest.raises(BadInputError, match="folder name"):
-        offer_folder(tmp_path, name)
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".", "OFFER X", "Travel Insurance/2027"])
+def test_an_offer_id_that_is_not_a_plain_name_gets_a_folder_inside_audiences(tmp_path, name):
+    folder = offer_folder(tmp_path, name)
+    assert folder.parent == tmp_path and folder.name not in (".", "..", name)
 
 
 def test_plan_sees_a_value_that_became_missing():
@@ -157,3 +159,15 @@ def test_plan_sees_a_value_that_became_missing():
     wanted["decile"] = wanted["decile"].astype("Int64")
     wanted.loc[1, "decile"] = pd.NA
     assert list(plan(current, wanted, VALUE_COLUMNS)["update"].index) == ["b"]
+
+
+def test_a_release_of_an_offer_whose_id_holds_a_slash_is_written_and_found(tmp_path):
+    """A CRM's product id `Travel Insurance/2027` once stopped every offer's release."""
+    odd = "Travel Insurance/2027"
+    release = _release(["a", "b"], [0.9, 0.5])
+    release.offer = odd
+    written = write_release(release, tmp_path, ())
+    assert written["written"] and Path(written["folder"]).parent.parent == tmp_path
+    folder, manifest = latest_release(tmp_path, odd)
+    assert manifest["row_count"] == 2 and folder == Path(written["folder"])
+    assert offer_folder(tmp_path, "Travel_Insurance_2027") != offer_folder(tmp_path, odd)

@@ -5,6 +5,10 @@ instead of a traceback for an expected error."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 from crm.cli import DEMO_MARK, build_parser
 from tests.conftest import run_crm
@@ -73,3 +77,39 @@ def test_crm_dbt_runs_dbt_with_the_projects_profile_and_date(tmp_path):
     command = proc.stderr.strip().splitlines()[0]  # the command line it ran, for the record
     assert "--profiles-dir" in command and '"as_of": "2026-01-31"' in command
     assert run_crm("dbt", home=tmp_path, check=False).returncode == 2
+
+
+def test_a_second_command_on_a_busy_home_exits_naming_the_running_one(tmp_path):
+    """One writer per CRM_HOME: while a command holds the home, another exits 4 at once,
+    naming it, and nothing of the home is touched; the lock goes with its holder."""
+    from crm.settings import REPO_ROOT
+
+    home = tmp_path / "home"
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sys, time\n"
+            "from crm.home_lock import exclusive_home\n"
+            "from crm.settings import get_settings\n"
+            "with exclusive_home(get_settings(), 'crm run --as-of 2026-12-01'):\n"
+            "    print('held', flush=True); time.sleep(60)\n",
+        ],
+        env={**os.environ, "CRM_HOME": str(home)},
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        proc = run_crm("run", "--as-of", "2026-11-30", "--no-ml", home=home, check=False)
+        assert time.monotonic() - started < 20  # no waiting, no run
+        assert proc.returncode == 4
+        assert f"{home.resolve()} is in use by `crm run --as-of 2026-12-01` (pid {holder.pid}" in (
+            proc.stderr
+        )
+        assert not (home / "warehouse").exists() and not (home / "airflow").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # a killed holder leaves no stale lock
+    proc = run_crm("generate", "--customers", "5", "--quiet", home=home)
+    assert "Demo CRM: 5 customers" in proc.stdout

@@ -538,3 +538,38 @@ def test_missing_optional_columns_load_as_nulls_and_money_is_kept_to_the_cent(cr
         "SELECT transaction_id, amount, quantity, status, product_id FROM raw.transactions "
         "ORDER BY 1",
     ) == [("T1", Decimal("12.35"), None, None, None), ("T2", Decimal("0.00"), None, None, None)]
+
+
+@pytest.mark.parametrize("name", ["transactions_2026-*.csv", "t?.csv", "t[1].csv"])
+def test_a_file_name_is_read_literally_not_as_a_glob(crm_home, name):
+    """DuckDB's readers expand *, ? and [...]: a file so named must read only itself."""
+    header = "transaction_id,customer_id,occurred_at,amount,status\n"
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(crm_home, "transactions", "transactions_2026-01.csv", header + "T1,C1,2024-03-01,5,\n")
+    write(crm_home, "transactions", "t1.csv", header + "T2,C1,2024-03-01,6,\n")
+    write(crm_home, "transactions", "tx.csv", header + "T3,C1,2024-03-01,7,\n")
+    write(crm_home, "transactions", name, header + "T9,C2,2024-03-02,9,\n")
+    result = load_entity("transactions")
+    assert (result.files_loaded, result.rows_read, result.rows_loaded) == (4, 4, 4)
+    rows = query(crm_home, "SELECT _source_file, transaction_id FROM raw.transactions")
+    assert (f"transactions/{name}", "T9") in rows and len(rows) == 4
+
+
+def test_a_short_csv_line_is_counted_once_whatever_it_lacks(crm_home):
+    """DuckDB reports a one-column line once per missing column: 10 good lines and 3 short
+    ones were 31 rows read and 21 quarantined, and the batch was rejected."""
+    header = "transaction_id,customer_id,occurred_at,amount,status\n"
+    good = "".join(f"T{i},C1,2024-03-01,5,completed\n" for i in range(10))
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(crm_home, "transactions", "t.csv", header + good + "T97\nT98\nT99\n")
+    result = load_entity("transactions")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (13, 10, 3)
+    held = query(
+        crm_home,
+        "SELECT reason_code, reason FROM audit.quarantine WHERE entity = 'transactions' "
+        "ORDER BY reason",
+    )
+    assert [code for code, _ in held] == ["unparseable"] * 3
+    assert all(reason.startswith("line ") for _, reason in held)

@@ -71,9 +71,10 @@ def test_promote_record_and_roll_back(model, tmp_path):
     assert [v["version"] for v in registry.versions("OFFER-A")] == sorted([first.name, second.name])
 
 
-def test_an_offer_name_that_is_not_a_safe_folder_is_refused(tmp_path):
-    with pytest.raises(RegistryError, match="cannot be used as a folder name"):
-        Registry(tmp_path).offer_dir("../../etc")
+def test_an_offer_id_that_is_not_a_plain_name_gets_a_safe_folder_of_its_own(tmp_path):
+    registry = Registry(tmp_path)
+    odd = registry.offer_dir("../../etc")
+    assert odd.parent == tmp_path and odd.name.startswith("etc-")  # stays inside the registry
 
 
 @pytest.mark.parametrize(

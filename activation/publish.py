@@ -166,10 +166,12 @@ def publish_audiences(
     settings=None,
     config: ActivationConfig | None = None,
     offers: list[str] | None = None,
+    republish: bool = False,
 ) -> dict:
     """Release and publish every scored offer's audience for the date: the files, then the
     destinations switched on in the config. Returns a summary per offer: manifest figures
-    and what each destination did."""
+    and what each destination did. `republish`: `latest` moves to this date even when a
+    later one was released (rolling audiences back)."""
     from crm.settings import get_settings
     from crm.warehouse import session
 
@@ -199,7 +201,7 @@ def publish_audiences(
             offer = release.offer
             outcome: dict = {"release_id": release.release_id}
             outcome["files"] = write_release(
-                release, settings.audiences, config.contact_fields["files"]
+                release, settings.audiences, config.contact_fields["files"], republish
             )
             if "warehouse" in destinations:
                 outcome["warehouse"] = publish_to_warehouse(con, release, run_id)

@@ -455,8 +455,11 @@ def file_rows(release: Release, contact_fields: tuple[str, ...]) -> pd.DataFrame
     return release.rows[RELEASE_COLUMNS + list(contact_fields)]
 
 
-def write_release(release: Release, root: Path, contact_fields: tuple[str, ...]) -> dict:
-    """Write the release folder atomically and move `latest` to it. Returns what was done."""
+def write_release(
+    release: Release, root: Path, contact_fields: tuple[str, ...], republish: bool = False
+) -> dict:
+    """Write the release folder atomically and move `latest` to it (back in time too when
+    `republish`). Returns what was done."""
     offer_dir = offer_folder(root, release.offer)
     offer_dir.mkdir(parents=True, exist_ok=True)
     for leftover in offer_dir.glob(".tmp-*"):  # from a process killed mid-way
@@ -484,7 +487,7 @@ def write_release(release: Release, root: Path, contact_fields: tuple[str, ...])
         fsync_path(offer_dir)
         release.manifest = manifest
         written = True
-    moved = point_latest(offer_dir, final.name)
+    moved = point_latest(offer_dir, final.name, back_in_time=republish)
     is_latest = os.readlink(offer_dir / LATEST) == final.name
     return {"folder": str(final), "written": written, "latest_moved": moved, "is_latest": is_latest}
 
@@ -586,16 +589,17 @@ def verify_release(folder: Path, expected_rows: int | None = None) -> dict:
     return manifest
 
 
-def point_latest(offer_dir: Path, folder_name: str) -> bool:
+def point_latest(offer_dir: Path, folder_name: str, back_in_time: bool = False) -> bool:
     """Atomically point `latest` at `folder_name` (a relative symlink replaced by rename),
-    unless it already points there or at a later date. `LATEST.txt` names the same folder
-    for where symlinks do not survive (a copy to a file share)."""
+    unless it already points there or (but with `back_in_time`) at a later date.
+    `LATEST.txt` names the same folder for where symlinks do not survive (a file share)."""
     link = offer_dir / LATEST
     current = os.readlink(link) if link.is_symlink() else None
     if current == folder_name:
         _write_latest_name(offer_dir, folder_name)
         return False
-    if current is not None and _folder_key(current) > _folder_key(folder_name):
+    later = current is not None and _folder_key(current) > _folder_key(folder_name)
+    if later and not back_in_time:
         return False  # a backfill does not move latest back in time
     temporary = offer_dir / f".tmp-latest-{os.getpid()}"
     temporary.unlink(missing_ok=True)

@@ -45,18 +45,21 @@ def published_as_of(path: Path) -> str | None:
         con.close()
 
 
-def publish_snapshot(run_id: str, as_of: str, settings: Settings | None = None) -> dict:
+def publish_snapshot(
+    run_id: str, as_of: str, settings: Settings | None = None, republish: bool = False
+) -> dict:
     """Copy every table of the `marts` schema into a new file and swap it in.
 
     A backfill (a run for a date earlier than the published one) does not replace the
-    snapshot: BI keeps showing the latest date.
+    snapshot: BI keeps showing the latest date, unless `republish` (rolling BI back to this
+    date, after a later date was published by mistake).
     """
     settings = settings or get_settings()
     target = snapshot_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     current = published_as_of(target)
-    if current and current > as_of:
+    if current and current > as_of and not republish:
         return {
             "path": str(target),
             "skipped": f"the published snapshot is for {current}",

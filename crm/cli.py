@@ -206,7 +206,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     where = "on the deployment" if active_deployment(settings) else "through Airflow"
     print(f"Running the pipeline for {as_of} {where} (crm_pipeline)...")
     summary = run_pipeline(
-        as_of, reload=args.reload, full_refresh=args.full_refresh, chain=not args.no_ml
+        as_of,
+        reload=args.reload,
+        full_refresh=args.full_refresh,
+        chain=not args.no_ml,
+        force=args.force,
+        republish=args.republish,
     )
     args.result = {"as_of": as_of.isoformat(), "pipeline": summary}
     print()
@@ -226,7 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scoring = args.result["scoring"] = run_scoring(as_of, upstream=upstream)
     print(_format_scoring(scoring))
     print("\nPublishing the audiences (activate_audiences)...")
-    activation = args.result["activation"] = run_activation(as_of, upstream=scoring)
+    activation = args.result["activation"] = run_activation(
+        as_of, upstream=scoring, republish=args.republish
+    )
     print(_format_activation(activation))
     print(f"{'models':<10} {settings.models}")
     print(f"{'audiences':<10} {settings.audiences}")
@@ -642,6 +649,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-ml",
         action="store_true",
         help="the pipeline only: no training, scoring or publishing of audiences",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run although the as-of date lies more than CRM_AS_OF_MAX_LAG_DAYS after the "
+        "newest transaction or interaction",
+    )
+    run.add_argument(
+        "--republish",
+        action="store_true",
+        help="make this date's BI snapshot and audiences the latest even if a later date was "
+        "published (rolls BI and audiences/<offer>/latest back to it)",
     )
     _json_option(run)
     run.set_defaults(func=cmd_run)

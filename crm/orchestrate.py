@@ -312,15 +312,28 @@ def run_pipeline(
     settings: Settings | None = None,
     echo: Callable[[str], None] = print,
     chain: bool = True,
+    force: bool = False,
+    republish: bool = False,
 ) -> dict:
     """Run the pipeline DAG for `as_of` through Airflow; return the run summary. `chain`:
-    scoring and activation follow (on a deployment, by the pipeline's Asset)."""
-    conf = {"reload": reload, "full_refresh": full_refresh}
+    scoring and activation follow (on a deployment, by the pipeline's Asset). `force`: run
+    although the date lies far after the newest data; `republish`: replace the BI snapshot
+    even if it holds a later date."""
+    conf = {
+        "reload": reload,
+        "full_refresh": full_refresh,
+        "force": force,
+        "republish": republish,
+    }
     return summary_of(run_dag(PIPELINE_DAG, as_of, conf, settings, echo, chain=chain))
 
 
-def _run_reporting_dag(dag_id: str, as_of: date, settings, echo, upstream=None) -> dict:
-    return summary_of(run_dag(dag_id, as_of, {}, settings, echo, upstream, chain=True))
+def _run_reporting_dag(
+    dag_id: str, as_of: date, settings, echo, upstream=None, conf: dict | None = None
+) -> dict:
+    # a run with its own conf is triggered, not followed: the Asset's run has no conf
+    upstream = None if conf else upstream
+    return summary_of(run_dag(dag_id, as_of, conf or {}, settings, echo, upstream, chain=True))
 
 
 def run_training(as_of: date, settings: Settings | None = None, echo=print) -> dict:
@@ -337,11 +350,17 @@ def run_scoring(
 
 
 def run_activation(
-    as_of: date, settings: Settings | None = None, echo=print, upstream: dict | None = None
+    as_of: date,
+    settings: Settings | None = None,
+    echo=print,
+    upstream: dict | None = None,
+    republish: bool = False,
 ) -> dict:
     """The activation DAG (releases, destinations, run report) for `as_of`; its summary.
-    `upstream`: the scoring summary whose Asset starts it on a deployment."""
-    return _run_reporting_dag(ACTIVATION_DAG, as_of, settings, echo, upstream)
+    `upstream`: the scoring summary whose Asset starts it on a deployment. `republish`:
+    each offer's `latest` moves to this date even if a later one was released."""
+    conf = {"republish": True} if republish else None
+    return _run_reporting_dag(ACTIVATION_DAG, as_of, settings, echo, upstream, conf)
 
 
 def _error_excerpt(log_path: Path, limit: int = 25) -> str:

@@ -60,6 +60,31 @@ def as_of_from_events(params: dict | None, triggering_asset_events=None) -> date
     return check_as_of(parse_date(max(dates)))
 
 
+def check_as_of_reaches_data(as_of: date, settings: Settings | None = None) -> None:
+    """Refuse an as-of date more than CRM_AS_OF_MAX_LAG_DAYS after the newest transaction
+    or interaction in raw: a mistyped date (2027 for 2026) would otherwise publish a BI
+    snapshot where every customer has lapsed, and later correct runs would count as
+    backfills. A CRM with no events yet has nothing to compare with."""
+    from crm.warehouse import session, table_exists
+
+    settings = settings or get_settings()
+    newest = None
+    with session(read_only=True, settings=settings) as con:
+        for table, column in (("transactions", "occurred_at"), ("interactions", "occurred_at")):
+            if table_exists(con, "raw", table):
+                value = con.execute(f"SELECT max({column}) FROM raw.{table}").fetchone()[0]
+                newest = max(filter(None, (newest, value)), default=None)
+    if newest is None:
+        return
+    lag = (as_of - newest.date()).days
+    if lag > settings.as_of_max_lag_days:
+        raise BadInputError(
+            f"as-of date {as_of} is {lag} days after the newest transaction or interaction "
+            f"({newest.date()}); more than CRM_AS_OF_MAX_LAG_DAYS={settings.as_of_max_lag_days}. "
+            "A mistyped date? Run with --force (DAG param force) if it is meant"
+        )
+
+
 def write_report(settings: Settings, name: str, doc: dict) -> Path:
     """A JSON report in CRM_HOME/reports (last_training.json, last_scoring.json, ...)."""
     settings.reports.mkdir(parents=True, exist_ok=True)

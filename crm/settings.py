@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="How far after the load time a timestamp may lie before it counts as a "
         "future date (exports in a local time zone, clocks ahead).",
     )
+    as_of_max_lag_days: int = Field(
+        30,
+        ge=0,
+        description="How many days an as-of date may lie after the newest transaction or "
+        "interaction before a run refuses it as a mistyped date (crm run --force runs anyway).",
+    )
     mapping_file: Path | None = Field(
         None, description="The mapping file for your own exports (default: landing/mapping.yml)."
     )

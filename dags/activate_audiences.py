@@ -17,7 +17,7 @@ in 0..1, no opted-out or adopted customer, holdout share in bounds); a critical 
 stops the run before anything is published (results: `audit.validation_results`).
 """
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from crm.airflow_support import CHECK, LOAD, START_DATE, WRITER_DEFAULT_ARGS, as_of_param
 from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
@@ -31,7 +31,14 @@ from crm.assets import AUDIENCES, PUBLISHED_AUDIENCES
     doc_md=__doc__,
     tags=["crm", "activation"],
     default_args=WRITER_DEFAULT_ARGS,
-    params={"as_of": as_of_param("Date whose scored lists to publish (YYYY-MM-DD).")},
+    params={
+        "as_of": as_of_param("Date whose scored lists to publish (YYYY-MM-DD)."),
+        "republish": Param(
+            False,
+            type="boolean",
+            description="Move each offer's `latest` to this date even if a later one exists.",
+        ),
+    },
 )
 def activate_audiences():
     @task(execution_timeout=CHECK)
@@ -58,7 +65,10 @@ def activate_audiences():
             settings = settings.replace(db_url=connection_url("crm_db"))
         with fail_fast_on_bad_input():
             as_of = as_of_from_events(params, triggering_asset_events)
-            summary = publish_audiences(as_of, run_id=run_id, settings=settings)
+            republish = bool((params or {}).get("republish"))
+            summary = publish_audiences(
+                as_of, run_id=run_id, settings=settings, republish=republish
+            )
         outlet_events[PUBLISHED_AUDIENCES].extra = {"as_of": as_of.isoformat(), "run_id": run_id}
         return summary
 

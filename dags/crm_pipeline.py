@@ -55,6 +55,16 @@ from ingest.contract import ENTITIES, LOAD_ORDER
         "full_refresh": Param(
             False, type="boolean", description="Rebuild incremental models from scratch."
         ),
+        "force": Param(
+            False,
+            type="boolean",
+            description="Run although the as-of date lies far after the newest data.",
+        ),
+        "republish": Param(
+            False,
+            type="boolean",
+            description="Publish this date's BI snapshot even if a later date was published.",
+        ),
     },
 )
 def crm_pipeline():
@@ -92,14 +102,17 @@ def crm_pipeline():
         return ingest
 
     @task(execution_timeout=CHECK)
-    def validate_landing(run: dict, loads: list[dict]) -> dict:
+    def validate_landing(run: dict, loads: list[dict], params=None) -> dict:
         """The landing checkpoint (GX): a critical failure rejects the batch and stops the
-        run here, before dbt builds anything on it."""
+        run here, before dbt builds anything on it. First, an as-of date far after the
+        newest data (a mistyped date) stops the run, unless the `force` param says so."""
         from crm.airflow_support import fail_fast_on_bad_input
-        from crm.runs import parse_date
+        from crm.runs import check_as_of_reaches_data, parse_date
         from expectations.landing import validate_landing
 
         with fail_fast_on_bad_input():
+            if not (params or {}).get("force"):
+                check_as_of_reaches_data(parse_date(run["as_of"]))
             return validate_landing(run["run_id"], parse_date(run["as_of"]))
 
     @task(outlets=[WAREHOUSE_RAW], execution_timeout=QUICK)
@@ -146,10 +159,11 @@ def crm_pipeline():
         return result
 
     @task(outlets=[BI_SNAPSHOT], execution_timeout=CHECK)
-    def publish_bi_snapshot(run: dict, outlet_events=None) -> dict:
+    def publish_bi_snapshot(run: dict, params=None, outlet_events=None) -> dict:
         from crm.bi_snapshot import publish_snapshot
 
-        result = publish_snapshot(run["run_id"], run["as_of"])
+        republish = bool((params or {}).get("republish"))
+        result = publish_snapshot(run["run_id"], run["as_of"], republish=republish)
         outlet_events[BI_SNAPSHOT].extra = {"as_of": run["as_of"], "run_id": run["run_id"]}
         return result
 

@@ -1,8 +1,9 @@
 """Runs as of dates deep in the past: a CRM whose history lies in 1997-1998 or 2009-2010 runs
 through the real DAGs as of a date inside it, every task runs (Airflow marks a run before
 a DAG's start_date successful without running anything, which `crm run` must never take
-for a success), and the marts hold that date's figures. Also what a script sees: `--json`
-on stdout, and the exit code of a date a run cannot take."""
+for a success), and the marts hold that date's figures. A date far after the newest data
+is refused; `--republish` rolls BI back to an earlier date. Also what a script sees:
+`--json` on stdout, and the exit code of a date a run cannot take."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ def until(frame: pd.DataFrame, column: str, as_of: date) -> pd.DataFrame:
     """The rows whose `column` falls on or before `as_of` (UTC)."""
     stamps = pd.to_datetime(frame[column], utc=True)
     return frame[stamps < pd.Timestamp(as_of + timedelta(days=1), tz="UTC")]
+
+
+def published(home: Path) -> str:
+    """The as-of date of the BI snapshot."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse" / "bi" / "crm_marts.duckdb"), read_only=True)
+    try:
+        return str(con.execute("SELECT max(as_of_date) FROM marts._snapshot").fetchone()[0])
+    finally:
+        con.close()
 
 
 def every_task_ran(summary: dict) -> None:
@@ -65,6 +77,18 @@ def test_a_run_as_of_1998_runs_every_task_and_builds_that_dates_marts(tmp_path):
     every_task_ran(summary)
     assert "Run manual__" in proc.stderr  # the text for people went to stderr
     assert_figures_of(home, as_of)
+
+    # a date far after the newest data is refused (a mistyped year would freeze BI on it)
+    proc = run_crm("run", "--as-of", "1998-12-31", "--no-ml", home=home, check=False)
+    assert proc.returncode == 3
+    assert "as-of date 1998-12-31 is 184 days after the newest transaction or interaction " \
+        "(1998-06-30)" in proc.stderr  # fmt: skip
+    assert published(home) == "1998-03-31"
+
+    # an earlier date replaces BI's snapshot only when republished (a backfill does not:
+    # test_pipeline's rerun): the way back after a later date was published by mistake
+    run_crm("run", "--as-of", "1998-02-28", "--no-ml", "--republish", home=home)
+    assert published(home) == "1998-02-28"
 
 
 def test_a_run_as_of_2010_trains_scores_and_publishes_for_that_date(tmp_path):

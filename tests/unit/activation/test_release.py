@@ -136,6 +136,10 @@ def test_release_files_are_written_whole_and_latest_moves_forward_only(tmp_path)
     assert point_latest(tmp_path / "OFFER-X", "2026-06-01") is False
     assert os.readlink(latest) == "2026-06-02"
     assert point_latest(tmp_path / "OFFER-X", "2026-06-02.r2") is True
+    # rolling back (crm run --republish): latest and LATEST.txt move to the earlier release
+    assert point_latest(tmp_path / "OFFER-X", "2026-06-01", back_in_time=True) is True
+    assert os.readlink(latest) == "2026-06-01"
+    assert (tmp_path / "OFFER-X" / "LATEST.txt").read_text() == "2026-06-01\n"
 
 
 def test_a_tampered_release_fails_verification(tmp_path):

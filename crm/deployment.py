@@ -225,6 +225,7 @@ class Deployment:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_stop_with_parent,
                 )
             record()
             print(
@@ -308,6 +309,19 @@ class Deployment:
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)
         (self.folder / "pids.json").unlink(missing_ok=True)
+
+
+def _stop_with_parent() -> None:
+    """In a child of the supervisor, before it runs: SIGTERM it when the supervisor dies,
+    even by SIGKILL, so no Airflow process outlives the supervisor that would restart it
+    (Linux; elsewhere `down` stops the recorded pids)."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def worker_ready(log: Path) -> bool:

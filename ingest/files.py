@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,27 +87,56 @@ def file_format(path: Path) -> str:
 
 def discover(landing: Path, entity: str) -> list[LandingFile]:
     """Files for one entity, in name order. Files and folders whose name starts with '.' or
-    '_' are skipped: files being written, `_SUCCESS` markers, `.spark-staging/`."""
+    '_' are skipped: files being written, `_SUCCESS` markers, `.spark-staging/`.
+
+    Links, to files and folders alike, are followed while they lead to a place inside the
+    landing folder; one that leads outside it is refused (BadInputError naming the link and
+    its target, reading nothing of it): a file drop must not be a way to load, or print in
+    an error, a file from anywhere else on the machine."""
     folder = landing / entity
     if not folder.is_dir():
         return []
+    root = landing.resolve()
+    _inside(folder, root)
     found = []
-    for path in sorted(folder.rglob("*")):
-        hidden = any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
-        if hidden or not path.is_file():
+    seen_dirs: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        here = Path(dirpath)
+        real = here.resolve()
+        if real in seen_dirs:  # a link back up the tree
+            dirnames[:] = []
             continue
-        file_format(path)  # refuse unknown types up front, naming the file
-        stat = path.stat()
-        found.append(
-            LandingFile(
-                entity=entity,
-                path=path,
-                relative_path=str(path.relative_to(landing)),
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
+        seen_dirs.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for d in dirnames:
+            _inside(here / d, root)
+        for name in filenames:
+            path = here / name
+            if name.startswith((".", "_")) or not _inside(path, root).is_file():
+                continue
+            file_format(path)  # refuse unknown types up front, naming the file
+            stat = path.stat()
+            found.append(
+                LandingFile(
+                    entity=entity,
+                    path=path,
+                    relative_path=str(path.relative_to(landing)),
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                )
             )
+    return sorted(found, key=lambda f: f.path)
+
+
+def _inside(path: Path, root: Path) -> Path:
+    """`path` resolved, when it lies inside `root`; else BadInputError."""
+    real = path.resolve()
+    if real != root and root not in real.parents:
+        raise BadInputError(
+            f"{path} is a link to {real}, outside the landing folder {root}: links in "
+            "landing must stay inside it (copy the file in instead)"
         )
-    return found
+    return real
 
 
 def drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:

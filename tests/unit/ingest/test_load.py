@@ -573,3 +573,30 @@ def test_a_short_csv_line_is_counted_once_whatever_it_lacks(crm_home):
     )
     assert [code for code, _ in held] == ["unparseable"] * 3
     assert all(reason.startswith("line ") for _, reason in held)
+
+
+def test_a_link_out_of_landing_is_refused_and_one_inside_is_followed(crm_home, tmp_path):
+    """Links to files and folders alike: followed inside the landing folder, refused (the
+    link and its target named, nothing of it read) when they lead outside it."""
+    header = "transaction_id,customer_id,occurred_at,amount,status\n"
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    kept = crm_home / "landing" / "_archive" / "2024"
+    kept.mkdir(parents=True)
+    (kept / "t.csv").write_text(header + "T1,C1,2024-03-01,5,completed\n")
+    transactions = crm_home / "landing" / "transactions"
+    transactions.mkdir()
+    (transactions / "2024").symlink_to(kept, target_is_directory=True)
+    assert load_entity("transactions").rows_loaded == 1  # the linked folder is read
+
+    secret = tmp_path / "elsewhere.csv"
+    secret.write_text(header + "SECRET-LINE,C1,2024-03-01,5,completed\n")
+    (transactions / "x.csv").symlink_to(secret)
+    with pytest.raises(BadInputError, match="outside the landing folder") as refused:
+        load_entity("transactions")
+    assert str(secret) in str(refused.value) and "SECRET-LINE" not in str(refused.value)
+    (transactions / "x.csv").unlink()
+    (transactions / "etc").symlink_to("/etc", target_is_directory=True)
+    with pytest.raises(BadInputError, match="etc is a link to /etc, outside"):
+        load_entity("transactions")
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(1,)]

@@ -170,30 +170,51 @@ def literal_path(path: Path) -> str:
     return quote_literal(escaped)
 
 
-def _reader_sql(file: LandingFile, mapping: EntityMapping) -> str:
-    """The DuckDB table function that reads a CSV or Parquet file (JSON: `_read_json`)."""
+def _reader_sql(file: LandingFile, mapping: EntityMapping, header_as_row: bool = False) -> str:
+    """The DuckDB table function that reads a CSV or Parquet file (JSON: `_read_json`);
+    `header_as_row`: a CSV's header line comes back as the first row, untouched."""
     path = literal_path(file.path)
     if file.format == "parquet":
         return f"read_parquet({path})"
-    options = [
-        "all_varchar = true",
-        "header = true",
-        "store_rejects = true",
-        f"rejects_table = '{REJECTS_TABLE}'",
-        f"rejects_scan = '{REJECT_SCANS_TABLE}'",
-    ]
+    options = ["all_varchar = true"]
+    if header_as_row:  # a probe of the first line: leave the main read's rejects alone
+        options += ["header = false", "ignore_errors = true"]
+    else:
+        options += [
+            "header = true",
+            "store_rejects = true",
+            f"rejects_table = '{REJECTS_TABLE}'",
+            f"rejects_scan = '{REJECT_SCANS_TABLE}'",
+        ]
     if _suffix(file.path).startswith(".tsv"):
         options.append("delim = '\t'")
     csv = dict(mapping.csv)
     if "delimiter" in csv:
         options.append(f"delim = {quote_literal(csv['delimiter'])}")
-    if "header" in csv:
+    if "header" in csv and not header_as_row:
         options.append(f"header = {'true' if csv['header'] else 'false'}")
     for key in ("encoding", "quote", "escape"):
         if key in csv:
             options.append(f"{key} = {quote_literal(csv[key])}")
     # csv.decimal_separator is applied by the contract checks: CSV is read as text.
     return f"read_csv({path}, {', '.join(options)})"
+
+
+def _refuse_duplicate_header(
+    con: duckdb.DuckDBPyConnection, file: LandingFile, mapping: EntityMapping
+) -> None:
+    """A CSV header naming a column twice: DuckDB renames the second (`amount_1`), so one
+    value would be taken silently. The file is refused, naming the column."""
+    rows = con.execute(
+        f"SELECT * FROM {_reader_sql(file, mapping, header_as_row=True)} LIMIT 1"
+    ).fetchall()
+    names = [normalise_name(str(v)) for v in rows[0] if v is not None] if rows else []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BadInputError(
+            f"{file.path}: the header names column(s) {', '.join(repeated)} more than once; "
+            "which one holds the value is not clear: rename or drop the extra column"
+        )
 
 
 def _read_json(con: duckdb.DuckDBPyConnection, file: LandingFile) -> None:
@@ -216,6 +237,17 @@ def _read_json(con: duckdb.DuckDBPyConnection, file: LandingFile) -> None:
         ]
         if not keys:
             raise BadInputError(f"{file.path}: no JSON objects with fields were found")
+        twice = con.execute(
+            "SELECT rowid + 1, json_keys(json) FROM _landing_json "
+            "WHERE len(json_keys(json)) <> len(list_distinct(json_keys(json))) LIMIT 1"
+        ).fetchall()
+        if twice:
+            line, names = twice[0]
+            repeated = sorted({k for k in names if names.count(k) > 1})
+            raise BadInputError(
+                f"{file.path}: object {line} has the key(s) {', '.join(repeated)} twice; "
+                "which value holds is not clear (DuckDB would keep the first silently)"
+            )
         fields = ", ".join(
             f"json_extract_string(json, {quote_literal('$.' + json.dumps(k))}) "
             f"AS {quote_identifier(k)}"
@@ -251,6 +283,8 @@ def read_into_source_table(
             f"{file.path}: cannot be read as {file.format.upper()} ({message})"
         ) from exc
 
+    if file.format == "csv" and mapping.csv.get("header", True):
+        _refuse_duplicate_header(con, file, mapping)
     read_columns = [row[0] for row in con.execute(f"DESCRIBE {READ_TABLE}").fetchall()]
     by_name: dict[str, str] = {}
     for original in read_columns:

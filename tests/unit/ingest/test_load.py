@@ -600,3 +600,27 @@ def test_a_link_out_of_landing_is_refused_and_one_inside_is_followed(crm_home, t
     with pytest.raises(BadInputError, match="etc is a link to /etc, outside"):
         load_entity("transactions")
     assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(1,)]
+
+
+def test_a_column_named_twice_or_a_json_key_given_twice_is_refused(crm_home):
+    """DuckDB renames a repeated CSV column (`amount_1`) and keeps a JSON key's first
+    value: either way one of two values would be taken silently."""
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home, "transactions", "t.csv",
+        "transaction_id,customer_id,occurred_at,amount,Amount\nT1,C1,2024-03-01,5,500\n",
+    )  # fmt: skip
+    with pytest.raises(BadInputError, match="the header names column.s. amount more than once"):
+        load_entity("transactions")
+    (crm_home / "landing" / "transactions" / "t.csv").unlink()
+    write(
+        crm_home, "transactions", "t.jsonl",
+        '{"transaction_id": "T1", "customer_id": "C1", "occurred_at": "2024-03-01", '
+        '"amount": 5}\n'
+        '{"transaction_id": "T2", "customer_id": "C1", "occurred_at": "2024-03-01", '
+        '"amount": 5, "amount": 500}\n',
+    )  # fmt: skip
+    with pytest.raises(BadInputError, match="object 2 has the key.s. amount twice"):
+        load_entity("transactions")
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(0,)]

@@ -541,6 +541,48 @@ def _drop_known_rows(con: duckdb.DuckDBPyConnection, entity: Entity, columns, ba
     return before - con.execute(f"SELECT count(*) FROM {CHECKED_TABLE}").fetchall()[0][0]
 
 
+def _quarantine_conflicting_copies(
+    con: duckdb.DuckDBPyConnection, entity: Entity, columns, batch_id: str
+) -> None:
+    """A row whose key and version another batch already loaded with other values is a
+    `duplicate_key`, as two such rows in one file are: which copy holds is not clear, so
+    neither file's order decides it silently. (An identical copy, an overlapping export,
+    is no conflict.)"""
+    version = entity.version_column
+    if not version:
+        return
+    keys = " AND ".join(f"r.{_q(k)} = c.{_q(k)}" for k in entity.key)
+    same_version = f"r.{_q(version)} IS NOT DISTINCT FROM c.{_q(version)}"
+    if version not in columns:
+        same_version = f"r.{_q(version)} IS NULL"
+    other_values = " OR ".join(
+        f"r.{_q(col)} IS DISTINCT FROM c.{_q(col)}"
+        for col in columns
+        if col not in entity.key and col != version
+    )
+    if not other_values:
+        return
+    key_text = " and ".join(entity.key)
+    con.execute(
+        f"""
+        UPDATE {CHECKED_TABLE} AS t
+        SET _reason_code = 'duplicate_key',
+            _reason = 'same {key_text} and {version} as ' || m.first_copy
+                      || ', with other values: which copy holds is not clear'
+        FROM (
+            SELECT c._row_number,
+                   min(r._source_file || ' row ' || CAST(r._row_number AS VARCHAR))
+                       AS first_copy
+            FROM {CHECKED_TABLE} AS c
+            JOIN raw.{entity.name} AS r ON {keys} AND {same_version}
+            WHERE c._reason = '' AND r._batch_id <> {_lit(batch_id)} AND ({other_values})
+            GROUP BY c._row_number
+        ) AS m
+        WHERE t._row_number = m._row_number
+        """
+    )
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
@@ -559,6 +601,7 @@ def commit_batch(
     batch_id = batch_id_for(file, digest)
     try:
         unchanged = _drop_known_rows(con, entity, read.columns, batch_id) if skip_known else 0
+        _quarantine_conflicting_copies(con, entity, read.columns, batch_id)
     except BaseException:
         _drop_work_tables(con)
         raise

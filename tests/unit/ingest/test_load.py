@@ -624,3 +624,34 @@ def test_a_column_named_twice_or_a_json_key_given_twice_is_refused(crm_home):
     with pytest.raises(BadInputError, match="object 2 has the key.s. amount twice"):
         load_entity("transactions")
     assert query(crm_home, "SELECT count(*) FROM raw.transactions") == [(0,)]
+
+
+def test_the_same_version_with_other_values_in_another_file_is_a_duplicate(crm_home):
+    """Within a file a second copy of a key and updated_at is a duplicate_key; across files
+    the file that sorted last used to win silently. An identical copy is no conflict."""
+    header = "transaction_id,customer_id,occurred_at,amount,status,updated_at\n"
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    write(
+        crm_home, "transactions", "a.csv",
+        header + "T1,C1,2024-03-01,5,completed,2024-03-01 10:00:00\n"
+        "T2,C1,2024-03-01,6,completed,2024-03-01 10:00:00\n",
+    )  # fmt: skip
+    load_entity("transactions")
+    write(
+        crm_home, "transactions", "b.csv",
+        header + "T1,C1,2024-03-01,500,completed,2024-03-01 10:00:00\n"  # conflict
+        "T2,C1,2024-03-01,6,completed,2024-03-01 10:00:00\n"  # the same copy again
+        "T1,C1,2024-03-01,7,refunded,2024-03-02 09:00:00\n",  # a later version
+    )  # fmt: skip
+    result = load_entity("transactions")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    [(code, reason)] = query(
+        crm_home, "SELECT reason_code, reason FROM audit.quarantine WHERE entity = 'transactions'"
+    )
+    assert code == "duplicate_key"
+    assert reason == (
+        "same transaction_id and updated_at as transactions/a.csv row 1, with other values: "
+        "which copy holds is not clear"
+    )
+    assert query(crm_home, "SELECT count(*) FROM raw.transactions WHERE amount = 500") == [(0,)]

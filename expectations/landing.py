@@ -52,6 +52,10 @@ UNKNOWN_REFERENCE_WARN = 0.01
 VOLUME_BAND = (0.5, 2.0)
 VOLUME_HISTORY = 7
 VOLUME_MIN_HISTORY = 3
+#: The median amount of a run's batches against the median of the recent batches' medians
+#: (same history as the volume): a wrong number format multiplies every amount (4998.00
+#: for 49.98) while each row still passes its range check.
+AMOUNT_BAND = (1 / 3, 3.0)
 #: Days from an entity's newest event to the as-of date before freshness warns.
 FRESHNESS_DAYS = {"customers": 30, "transactions": 3, "interactions": 3}
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -163,6 +167,18 @@ def profile_expectations(entity: Entity, has_history: bool) -> list:
                 f"{VOLUME_HISTORY} batches",
             )
         )
+    if has_history and "amount" in entity.column_names:
+        low, high = AMOUNT_BAND
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="amount_median_ratio",
+                min_value=low,
+                max_value=high,
+                severity=WARNING,
+                description=f"the median amount {low:.2g}x to {high:g}x the median of the "
+                f"last {VOLUME_HISTORY} batches' medians (a wrong number format?)",
+            )
+        )
     if entity.name in FRESHNESS_DAYS:
         days = FRESHNESS_DAYS[entity.name]
         found.append(
@@ -189,16 +205,29 @@ def _batches(con, entity: str, run_id: str) -> pd.DataFrame:
 def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: date):
     """One row of figures for the entity's new batches; whether there is volume history."""
     read = int(batches["rows_read"].sum()) if len(batches) else 0
-    history = [
-        r[0]
-        for r in con.execute(
-            "SELECT rows_loaded FROM audit.load_batches WHERE entity = ? AND rows_read > 0 "
-            "AND run_id IS DISTINCT FROM ? AND status IS DISTINCT FROM 'rejected' "
-            "ORDER BY loaded_at DESC LIMIT ?",
-            [entity.name, run_id, VOLUME_HISTORY],
-        ).fetchall()
-    ]
+    recent = con.execute(
+        "SELECT rows_loaded, batch_id FROM audit.load_batches WHERE entity = ? AND rows_read > 0 "
+        "AND run_id IS DISTINCT FROM ? AND status IS DISTINCT FROM 'rejected' "
+        "ORDER BY loaded_at DESC LIMIT ?",
+        [entity.name, run_id, VOLUME_HISTORY],
+    ).fetchall()
+    history = [r[0] for r in recent]
     has_history = len(history) >= VOLUME_MIN_HISTORY and read > 0
+    amount_ratio = None
+    if has_history and "amount" in entity.column_names:
+        now = con.execute(
+            f"SELECT median(amount) FROM raw.{entity.name} "
+            "WHERE _batch_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(batches["batch_id"])],
+        ).fetchone()[0]
+        before = con.execute(
+            "SELECT median(m) FROM (SELECT median(amount) AS m "
+            f"FROM raw.{entity.name} WHERE _batch_id IN (SELECT unnest(?::VARCHAR[])) "
+            "GROUP BY _batch_id)",
+            [[r[1] for r in recent]],
+        ).fetchone()[0]
+        if now is not None and before:
+            amount_ratio = float(now) / float(before)
     unknown = 0
     if read:
         unknown = con.execute(
@@ -230,9 +259,17 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
                 if has_history and median
                 else None,
                 "days_since_last_event": days,
+                "amount_median_ratio": amount_ratio,
             }
         ]
-    ).astype({"quarantine_share": float, "unknown_reference_share": float, "volume_ratio": float})
+    ).astype(
+        {
+            "quarantine_share": float,
+            "unknown_reference_share": float,
+            "volume_ratio": float,
+            "amount_median_ratio": float,
+        }
+    )
     return frame, has_history
 
 

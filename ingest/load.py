@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -157,19 +158,40 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 # --------------------------------------------------------------------------- row checks
 
 
-def _typed_expr(col: Column, source_type: str, decimal_separator: str = ".") -> str:
+def _declared_number(text: str, decimal: str, thousands: str | None) -> str:
+    """SQL reading `text` as a number written in the declared format, as plain text with a
+    '.' decimal point; NULL when it does not fit (then the row is quarantined as bad_type).
+    Nothing is guessed: with a decimal comma and no thousands separator declared, "49.98"
+    is not a number (it would otherwise become 4998)."""
+    d, sign = re.escape(decimal), "[+-]?"
+    plain = f"{sign}[0-9]+({d}[0-9]+)?"
+    pattern = plain
+    if thousands:
+        t = re.escape(thousands)
+        pattern = f"{plain}|{sign}[0-9]{{1,3}}({t}[0-9]{{3}})+({d}[0-9]+)?"
+    digits = f"replace({text}, {_lit(thousands)}, '')" if thousands else text
+    if decimal != ".":
+        digits = f"replace({digits}, {_lit(decimal)}, '.')"
+    return f"CASE WHEN regexp_full_match({text}, {_lit(pattern)}) THEN {digits} END"
+
+
+def _typed_expr(col: Column, source_type: str, number_format: dict | None = None) -> str:
     """SQL turning the source column into the contract type; NULL where it cannot.
 
     Integers must be whole numbers (2.5 units is an error, not 3). Money is kept to the
-    cent, as the contract's DECIMAL(18,2) says. With `decimal_separator: ","` (from the
-    mapping file) "1.234,50" reads as 1234.50.
+    cent, as the contract's DECIMAL(18,2) says. A CSV file's mapping may declare its number
+    format (`decimal_separator`, `thousands_separator`): "1.234,50" reads as 1234.50 with
+    "," and "."; a value that does not fit the declared format is NULL, never reinterpreted.
     """
     ref = _q(col.name)
     source_type = source_type.upper()
     text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
+    number_format = number_format or {}
+    decimal = str(number_format.get("decimal_separator", "."))
+    thousands = number_format.get("thousands_separator")
     if col.type in ("money", "number", "integer") and source_type == "VARCHAR":
-        if decimal_separator == ",":
-            text = f"replace(replace({text}, '.', ''), ',', '.')"
+        if decimal != "." or thousands:
+            text = _declared_number(text, decimal, str(thousands) if thousands else None)
         if col.type == "integer":
             number = f"TRY_CAST({text} AS DOUBLE)"
             return f"CASE WHEN {number} = floor({number}) THEN TRY_CAST({number} AS BIGINT) END"
@@ -287,12 +309,11 @@ def validate_batch(
     """
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
     loaded_at_sql = _ts_literal(future_bound)
-    separator = str(mapping.csv.get("decimal_separator", "."))
     typed: dict[str, str] = {}
     checks: list[tuple[str, str]] = []
     for col in entity.columns:
         if col.name in present:
-            typed[col.name] = _typed_expr(col, source_types[col.name], separator)
+            typed[col.name] = _typed_expr(col, source_types[col.name], mapping.csv)
             checks += _row_checks(
                 entity, col, source_types[col.name], typed[col.name], loaded_at_sql
             )
@@ -486,7 +507,9 @@ def _load_file(
     # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
     try:
         read = read_into_source_table(con, file, entity, mapping)
-        validate_batch(con, entity, read.columns, loaded_at + future_tolerance, mapping)
+        # a mapping's csv options (the number format among them) apply to CSV files only
+        checked_as = mapping if file.format == "csv" else EntityMapping(columns=mapping.columns)
+        validate_batch(con, entity, read.columns, loaded_at + future_tolerance, checked_as)
     except BaseException:
         _drop_work_tables(con)
         raise

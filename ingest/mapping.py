@@ -28,7 +28,15 @@ import yaml
 from crm.errors import BadInputError
 from ingest.contract import ENTITIES
 
-CSV_OPTIONS = {"delimiter", "encoding", "header", "quote", "escape", "decimal_separator"}
+CSV_OPTIONS = {
+    "delimiter",
+    "encoding",
+    "header",
+    "quote",
+    "escape",
+    "decimal_separator",
+    "thousands_separator",
+}
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,18 @@ def load_mapping(path: Path | None) -> Mapping:
                 f"mapping file {path}, {entity}: unknown csv options {sorted(bad_csv)}; "
                 f"allowed: {sorted(CSV_OPTIONS)}"
             )
-        if str(csv.get("decimal_separator", ".")) not in (".", ","):
+        decimal = str(csv.get("decimal_separator", "."))
+        if decimal not in (".", ","):
             raise BadInputError(
                 f"mapping file {path}, {entity}: decimal_separator must be '.' or ','"
+            )
+        thousands = csv.get("thousands_separator")
+        if thousands is not None and (
+            str(thousands) not in (".", ",", " ", "'") or (str(thousands) == decimal)
+        ):
+            raise BadInputError(
+                f"mapping file {path}, {entity}: thousands_separator must be one of "
+                f"'.', ',', ' ', \"'\" and differ from decimal_separator ({decimal!r})"
             )
         entities[entity] = EntityMapping(columns=columns, csv=csv)
     return Mapping(entities=entities, source=path)

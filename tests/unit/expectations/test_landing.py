@@ -183,3 +183,16 @@ def test_personal_values_in_examples_are_masked(home):
     summary = run("r1", "t1.csv", transactions(5))
     email = [w for w in summary["warnings"] if "email" in w]
     assert email and "person" not in email[0] and '"email": "p***"' in email[0]
+
+
+def test_a_sudden_jump_of_the_amounts_warns(home):
+    """A wrong number format multiplies every amount while each row passes its checks: the
+    median against the recent batches' medians says so."""
+    for i in range(3):
+        run(f"r{i}", f"t{i}.csv", transactions(20).replace("T", f"B{i}T"))
+    same = run("r8", "t8.csv", transactions(20).replace("T", "SameT"))
+    assert not [w for w in same["warnings"] if "median amount" in w]
+    jumped = transactions(20).replace("T", "JumpT").replace(".50,", "50,")  # 12.50 -> 1250
+    summary = run("r9", "t9.csv", jumped)
+    warning = [w for w in summary["warnings"] if "median amount" in w]
+    assert len(warning) == 1 and "observed 100" in warning[0]

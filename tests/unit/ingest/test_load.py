@@ -370,6 +370,7 @@ def test_a_decimal_comma_is_read_when_the_mapping_file_says_so(crm_home):
     )
     (crm_home / "landing" / "mapping.yml").write_text(
         "transactions:\n  csv:\n    delimiter: ';'\n    decimal_separator: ','\n"
+        "    thousands_separator: '.'\n"
     )
     assert load_entity("transactions").rows_loaded == 1
     assert query(crm_home, "SELECT CAST(amount AS VARCHAR) FROM raw.transactions") == [("1234.50",)]
@@ -655,3 +656,48 @@ def test_the_same_version_with_other_values_in_another_file_is_a_duplicate(crm_h
         "which copy holds is not clear"
     )
     assert query(crm_home, "SELECT count(*) FROM raw.transactions WHERE amount = 500") == [(0,)]
+
+
+def test_a_declared_decimal_comma_never_turns_a_decimal_point_into_thousands(crm_home):
+    """`decimal_separator: ","` once removed every '.': 49.98 became 4998.00 in CSV and JSON
+    files alike, silently. Now the declared format is parsed as such, a value that does not
+    fit it is quarantined, and a CSV mapping leaves JSON-lines files alone."""
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "transactions:\n  csv:\n    delimiter: ';'\n    decimal_separator: ','\n"
+    )
+    write(
+        crm_home, "transactions", "t.csv",
+        "transaction_id;customer_id;occurred_at;amount\n"
+        "T1;C1;2024-03-01;49,98\n"  # the declared format
+        "T2;C1;2024-03-01;49.98\n"  # not it: no thousands separator was declared
+        "T3;C1;2024-03-01;1.234,50\n"  # neither
+        "T4;C1;2024-03-01;1234\n",
+    )  # fmt: skip
+    write(
+        crm_home, "transactions", "t.jsonl",
+        '{"transaction_id": "T5", "customer_id": "C1", "occurred_at": "2024-03-01", '
+        '"amount": "49.98"}\n',
+    )  # fmt: skip
+    result = load_entity("transactions")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 3, 2)
+    amounts = dict(
+        query(crm_home, "SELECT transaction_id, CAST(amount AS VARCHAR) FROM raw.transactions")
+    )
+    assert amounts == {"T1": "49.98", "T4": "1234.00", "T5": "49.98"}
+    assert reasons(crm_home, "transactions") == {"bad_type": 2}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("decimal_separator: ','\n    thousands_separator: ','", "differ from decimal"),
+        ("thousands_separator: '_'", "thousands_separator must be one of"),
+    ],
+)
+def test_a_number_format_that_cannot_be_read_is_refused(crm_home, options, message):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    (crm_home / "landing" / "mapping.yml").write_text(f"customers:\n  csv:\n    {options}\n")
+    with pytest.raises(BadInputError, match=message):
+        load_entity("customers")

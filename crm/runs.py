@@ -172,6 +172,14 @@ def start_run(run_id: str, as_of: date, settings: Settings | None = None) -> dic
     with session(settings=settings) as con:
         _ensure_table(con)
         con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run_id])
+        # one pipeline run at a time writes a home (the writer pool, max_active_runs, the
+        # home lock): a run still `running` now died without recording it (SIGKILL, a lost
+        # machine); its batches are checked again by this run's landing checkpoint
+        con.execute(
+            "UPDATE audit.pipeline_runs SET status = 'interrupted', finished_at = ? "
+            "WHERE status = 'running'",
+            [started],
+        )
         con.execute(
             "INSERT INTO audit.pipeline_runs VALUES (?, ?, 'running', ?, NULL, NULL)",
             [run_id, as_of, started],

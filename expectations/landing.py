@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from crm.settings import Settings, get_settings
+from crm.warehouse import table_exists
 from expectations.checkpoint import (
     CRITICAL,
     WARNING,
@@ -194,10 +195,19 @@ def profile_expectations(entity: Entity, has_history: bool) -> list:
 
 
 def _batches(con, entity: str, run_id: str) -> pd.DataFrame:
+    """The entity's batches this checkpoint must check: the run's own, and every batch a
+    run loaded that never passed the checkpoint (that run died or failed before it): a
+    later run skips such a file as already loaded, so only this check stands between it
+    and the marts. Batches of runs that succeeded before batches were marked `validated`
+    count as checked."""
+    succeeded = "SELECT 'none' WHERE false"  # (NOT IN a NULL is never true)
+    if table_exists(con, "audit", "pipeline_runs"):
+        succeeded = "SELECT run_id FROM audit.pipeline_runs WHERE status = 'success'"
     return con.execute(
         "SELECT batch_id, source_file, rows_read, rows_loaded, rows_quarantined, loaded_at "
-        "FROM audit.load_batches WHERE entity = ? AND run_id = ? AND rows_read > 0 "
-        "AND status IS DISTINCT FROM 'rejected' ORDER BY loaded_at",
+        "FROM audit.load_batches WHERE entity = ? AND rows_read > 0 AND status IS NULL "
+        f"AND (run_id = ? OR (run_id IS NOT NULL AND run_id NOT IN ({succeeded}))) "
+        "ORDER BY loaded_at",
         [entity, run_id],
     ).df()
 
@@ -208,8 +218,9 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
     recent = con.execute(
         "SELECT rows_loaded, batch_id FROM audit.load_batches WHERE entity = ? AND rows_read > 0 "
         "AND run_id IS DISTINCT FROM ? AND status IS DISTINCT FROM 'rejected' "
+        "AND batch_id NOT IN (SELECT unnest(?::VARCHAR[])) "
         "ORDER BY loaded_at DESC LIMIT ?",
-        [entity.name, run_id, VOLUME_HISTORY],
+        [entity.name, run_id, list(batches["batch_id"]), VOLUME_HISTORY],
     ).fetchall()
     history = [r[0] for r in recent]
     has_history = len(history) >= VOLUME_MIN_HISTORY and read > 0
@@ -361,9 +372,11 @@ def validate_landing(
                 "the landing checkpoint rejected this run's batches of "
                 + "; ".join(f"{entity} ({note})" for entity, note in earlier)
             )
+        checked: list[str] = []
         for name in entities:
             entity = ENTITIES[name]
             batches = _batches(con, name, run_id)
+            checked += list(batches["batch_id"])
             profile, has_history = _profile(con, entity, batches, run_id, as_of)
             found = run_suite(
                 CHECKPOINT,
@@ -411,6 +424,14 @@ def validate_landing(
         # leaves the rejection for the retry to find and report
         record(con, run_id, as_of, CHECKPOINT, outcomes)
         reject_batches(con, reasons)
+        rejected = {b for ids, _ in reasons.values() for b in ids}
+        passed = [b for b in checked if b not in rejected]
+        if passed:  # checked and kept: no later run checks them again
+            con.execute(
+                "UPDATE audit.load_batches SET status = 'validated' "
+                "WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))",
+                [passed],
+            )
         summary = conclude(con, settings, CHECKPOINT, run_id, as_of, outcomes, recorded=True)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

@@ -91,3 +91,14 @@ def test_a_backfill_covers_every_date_in_the_order_asked():
     assert backfill_dates(first, first) == [first]
     with pytest.raises(BadInputError, match="before"):
         backfill_dates(last, first)
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_interrupted(crm_home):
+    from crm.runs import start_run
+    from tests.conftest import warehouse_query
+
+    start_run("killed", date(2026, 1, 1))  # ... never finished nor failed
+    start_run("next", date(2026, 1, 2))
+    assert warehouse_query(
+        crm_home, "SELECT run_id, status FROM audit.pipeline_runs ORDER BY started_at"
+    ) == [("killed", "interrupted"), ("next", "running")]

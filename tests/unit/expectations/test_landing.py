@@ -129,7 +129,9 @@ def test_a_row_that_slipped_past_ingestion_fails_the_row_suite_with_examples(hom
     con.execute(
         "UPDATE raw.transactions SET amount = -5, status = 'Pending' WHERE transaction_id = 'T2'"
     )
-    con.execute("UPDATE audit.load_batches SET run_id = 'r2' WHERE entity = 'transactions'")
+    con.execute(
+        "UPDATE audit.load_batches SET run_id = 'r2', status = NULL WHERE entity = 'transactions'"
+    )
     con.close()
     with pytest.raises(CriticalExpectationFailed) as failure:
         validate_landing("r2", AS_OF, entities=("transactions",))
@@ -196,3 +198,29 @@ def test_a_sudden_jump_of_the_amounts_warns(home):
     summary = run("r9", "t9.csv", jumped)
     warning = [w for w in summary["warnings"] if "median amount" in w]
     assert len(warning) == 1 and "observed 100" in warning[0]
+
+
+def test_a_batch_whose_run_died_before_the_checkpoint_is_checked_by_the_next_run(home):
+    """A run killed between loading and checking left its batch in raw; the next run skips
+    the file as loaded, so its checkpoint must check that batch, whichever run loaded it."""
+    load_entity("customers", run_id="dead")
+    write(home, "transactions", "t1.csv", transactions(3, bad=7))
+    load_entity("transactions", run_id="dead")  # ... and the run died here
+    assert query(home, "SELECT count(*) FROM raw.transactions") == [(3,)]
+    next_run = load_entity("transactions", run_id="next")
+    assert next_run.files_skipped == 1  # nothing new for the next run
+    with pytest.raises(CriticalExpectationFailed):
+        validate_landing("next", AS_OF, entities=("customers", "transactions"))
+    assert query(home, "SELECT count(*) FROM raw.transactions") == [(0,)]
+    assert query(home, "SELECT status FROM audit.load_batches WHERE entity = 'transactions'") == [
+        ("rejected",)
+    ]
+
+
+def test_a_batch_that_passed_is_not_checked_again(home):
+    run("r1", "t1.csv", transactions(20))
+    assert query(home, "SELECT DISTINCT status FROM audit.load_batches WHERE rows_read > 0") == [
+        ("validated",)
+    ]
+    again = validate_landing("r2", AS_OF, entities=("customers", "transactions"))
+    assert again["suites"] == 2  # the two figures suites only: no batch to check

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,12 @@ from ingest.mapping import EntityMapping, normalise_name
 CSV_SUFFIXES = {".csv", ".tsv", ".csv.gz", ".tsv.gz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz"}
+#: Names a file has while a copy or a download writes it: never read.
+IN_PROGRESS_SUFFIXES = {".part", ".partial", ".tmp", ".crdownload", ".filepart"}
+#: A text file changed this recently that does not end in a newline is most likely still
+#: being copied (a cut line would load a wrong value, 1234.56 read as 1): it waits for a
+#: later run. An older one is read as it is (some tools omit the last newline).
+SETTLE_SECONDS = 300
 
 READ_TABLE = "_landing_read"
 SOURCE_TABLE = "_landing_source"
@@ -87,7 +94,9 @@ def file_format(path: Path) -> str:
 
 def discover(landing: Path, entity: str) -> list[LandingFile]:
     """Files for one entity, in name order. Files and folders whose name starts with '.' or
-    '_' are skipped: files being written, `_SUCCESS` markers, `.spark-staging/`.
+    '_' are skipped: files being written, `_SUCCESS` markers, `.spark-staging/`; so are
+    files a copy is still writing (`.part` and the like, or a recent text file whose last
+    line is cut): a later run loads them.
 
     Links, to files and folders alike, are followed while they lead to a place inside the
     landing folder; one that leads outside it is refused (BadInputError naming the link and
@@ -114,6 +123,8 @@ def discover(landing: Path, entity: str) -> list[LandingFile]:
             path = here / name
             if name.startswith((".", "_")) or not _inside(path, root).is_file():
                 continue
+            if path.suffix.lower() in IN_PROGRESS_SUFFIXES or _still_being_written(path):
+                continue
             file_format(path)  # refuse unknown types up front, naming the file
             stat = path.stat()
             found.append(
@@ -126,6 +137,20 @@ def discover(landing: Path, entity: str) -> list[LandingFile]:
                 )
             )
     return sorted(found, key=lambda f: f.path)
+
+
+def _still_being_written(path: Path) -> bool:
+    """A CSV or JSON-lines file changed within SETTLE_SECONDS whose last byte is not a
+    newline (a compressed or Parquet file cannot be judged this way, and is not)."""
+    suffix = _suffix(path)
+    if suffix not in (CSV_SUFFIXES | JSON_SUFFIXES) or suffix.endswith(".gz"):
+        return False
+    stat = path.stat()
+    if stat.st_size == 0 or time.time() - stat.st_mtime > SETTLE_SECONDS:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def _inside(path: Path, root: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -701,3 +702,26 @@ def test_a_number_format_that_cannot_be_read_is_refused(crm_home, options, messa
     (crm_home / "landing" / "mapping.yml").write_text(f"customers:\n  csv:\n    {options}\n")
     with pytest.raises(BadInputError, match=message):
         load_entity("customers")
+
+
+def test_a_file_still_being_copied_waits_for_a_later_run(crm_home):
+    """A cut last line loaded a wrong value (1234.56 read as 1). A `.part` name, or a text
+    file changed moments ago whose last line has no newline, waits; once it has settled,
+    it loads as it is."""
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    load_entity("customers")
+    header = "transaction_id,customer_id,occurred_at,amount,status\n"
+    write(crm_home, "transactions", "a.csv", header + "T9,C1,2024-02-01,7,completed\n")
+    load_entity("transactions")  # yesterday's delivery
+    write(crm_home, "transactions", "t.csv.part", header + "T0,C1,2024-03-01,5,completed\n")
+    # no final newline, changed just now: the copy may be cut anywhere in that line
+    cut = write(crm_home, "transactions", "t.csv", header + "T1,C1,2024-03-01,1234.56,completed")
+    waiting = load_entity("transactions")
+    assert (waiting.files_found, waiting.rows_read) == (1, 0)  # a.csv, already loaded
+    old = cut.stat().st_mtime - 3600  # an hour later, nothing changed it: it is complete
+    os.utime(cut, (old, old))
+    settled = load_entity("transactions")
+    assert (settled.files_loaded, settled.rows_loaded) == (1, 1)
+    assert query(
+        crm_home, "SELECT CAST(amount AS VARCHAR) FROM raw.transactions WHERE transaction_id = 'T1'"
+    ) == [("1234.56",)]

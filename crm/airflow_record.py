@@ -23,6 +23,13 @@ ERROR_XCOM_KEY = "crm_error"
 DONE = "success"
 
 
+def is_failure_handler(trigger_rule) -> bool:
+    """A task with another trigger rule than all_success (record_failure, one_failed) runs
+    only after a real failure and fails on purpose: it is skipped in a good run and never
+    the failure to report."""
+    return getattr(trigger_rule, "value", trigger_rule) != "all_success"
+
+
 def read_record(dag_id: str, since: datetime | None = None, run_id: str | None = None):
     """The run `run_id` of `dag_id`, or else the first run created at or after `since`;
     None if there is none."""
@@ -44,7 +51,7 @@ def read_record(dag_id: str, since: datetime | None = None, run_id: str | None =
         dag = SerializedDagModel.get_dag(dag_id, session=session)
         tasks = {
             t.task_id: {
-                "trigger_rule": getattr(t.trigger_rule, "value", str(t.trigger_rule)),
+                "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
                 "state": None,
                 "tries": 0,
             }
@@ -87,7 +94,7 @@ def not_run(record: dict) -> list[str]:
     for task_id, task in record["tasks"].items():
         if task["state"] == DONE:
             continue
-        if task["state"] == "skipped" and task["trigger_rule"] != "all_success":
+        if task["state"] == "skipped" and is_failure_handler(task["trigger_rule"]):
             continue
         missing.append(task_id)
     return missing
@@ -99,7 +106,7 @@ def failed_tasks(record: dict) -> list[str]:
     return [
         t
         for t, v in record["tasks"].items()
-        if v["state"] == "failed" and v["trigger_rule"] == "all_success"
+        if v["state"] == "failed" and not is_failure_handler(v["trigger_rule"])
     ]
 
 

@@ -17,6 +17,8 @@ from datetime import UTC, timedelta
 
 from airflow.sdk import BaseNotifier
 
+from crm.airflow_record import is_failure_handler
+
 log = logging.getLogger(__name__)
 
 
@@ -54,9 +56,8 @@ class RunFailureNotifier(BaseNotifier):
     """E-mail and webhook alert for a task that failed for good."""
 
     def notify(self, context) -> None:
-        rule = getattr(context.get("task"), "trigger_rule", "all_success")
-        if getattr(rule, "value", rule) != "all_success":
-            return  # a failure handler (record_failure) fails on purpose after a real failure
+        if is_failure_handler(getattr(context.get("task"), "trigger_rule", "all_success")):
+            return  # record_failure fails on purpose after the failure already reported
         from crm.settings import get_settings
 
         settings = get_settings()

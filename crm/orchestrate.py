@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from crm.airflow_cli import WRITER_POOL, WRITER_POOL_DESCRIPTION, airflow_executable
+from crm.airflow_record import failed_tasks, not_run
 from crm.deployment import active_deployment
 from crm.errors import BadInputError, CrmError, RetryableError
 from crm.settings import Settings, get_settings
@@ -261,8 +262,6 @@ def read_dag_run(
 
 def _check_record(record: dict, as_of: date, airflow_exit: int) -> None:
     """Raise unless the run succeeded and every task it should run did."""
-    from crm.airflow_record import failed_tasks, not_run
-
     dag_id, tasks = record["dag_id"], record["tasks"]
     missing = not_run(record)
     if record["state"] == "success" and not missing and airflow_exit == 0:

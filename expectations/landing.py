@@ -156,30 +156,33 @@ def profile_expectations(entity: Entity, has_history: bool) -> list:
                 "unknown parent",
             )
         )
+
+    def within(column: str, band: tuple[float, float], what: str, of: str):
+        """A warning when a ratio against the recent batches leaves its band."""
+        low, high = band
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=low,
+            max_value=high,
+            severity=WARNING,
+            description=f"{what} {low:.2g}x to {high:g}x {of}",
+        )
+
     if has_history:
-        low, high = VOLUME_BAND
         found.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="volume_ratio",
-                min_value=low,
-                max_value=high,
-                severity=WARNING,
-                description=f"rows loaded {low:g}x to {high:g}x the median of the last "
-                f"{VOLUME_HISTORY} batches",
+            within(
+                "volume_ratio", VOLUME_BAND, "rows loaded",
+                f"the median of the last {VOLUME_HISTORY} batches",
             )
-        )
+        )  # fmt: skip
     if has_history and "amount" in entity.column_names:
-        low, high = AMOUNT_BAND
         found.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="amount_median_ratio",
-                min_value=low,
-                max_value=high,
-                severity=WARNING,
-                description=f"the median amount {low:.2g}x to {high:g}x the median of the "
-                f"last {VOLUME_HISTORY} batches' medians (a wrong number format?)",
+            within(
+                "amount_median_ratio", AMOUNT_BAND, "the median amount",
+                f"the median of the last {VOLUME_HISTORY} batches' medians "
+                "(a wrong number format?)",
             )
-        )
+        )  # fmt: skip
     if entity.name in FRESHNESS_DAYS:
         days = FRESHNESS_DAYS[entity.name]
         found.append(

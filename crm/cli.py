@@ -433,12 +433,19 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             return 0
         if not args.out:
             raise UsageError("crm quarantine export ENTITY --out FILE.csv")
-        n = quarantine.export(con, args.entity, Path(args.out), args.reason)
-        args.result = {"entity": args.entity, "rows": n, "file": args.out}
-    print(
-        f"{n:,} held-back {args.entity} rows written to {args.out}; fix them, then "
-        f"`crm quarantine resubmit {args.entity} {args.out}`"
-    )
+        done = quarantine.export(con, args.entity, Path(args.out), args.reason)
+        args.result = {"entity": args.entity, **done}
+    if done["file"]:
+        print(
+            f"{done['rows']:,} held-back {args.entity} rows written to {done['file']}; fix "
+            f"them, then `crm quarantine resubmit {args.entity} {done['file']}`"
+        )
+    if done["lines_file"]:
+        print(
+            f"{done['lines']:,} {args.entity} line(s) that could not be split into columns "
+            f"written as they were to {done['lines_file']}; repair them, put the file's "
+            "header line above them, save as .csv and resubmit that"
+        )
     return 0
 
 

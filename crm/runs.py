@@ -364,6 +364,12 @@ def format_summary(summary: dict) -> str:
         )
     if ignored:
         lines.append("columns not in the contract, ignored: " + "; ".join(ignored))
+    nulled = sum(r.get("rows_with_nulled_values", 0) for r in summary["ingest"].values())
+    if nulled:
+        lines.append(
+            f"{nulled:,} row(s) loaded with a contact field set to NULL: not one address or "
+            "number (details: audit.nulled_values)"
+        )
     lines += format_validation(summary.get("validation"), "landing checkpoint")
     d = summary["dbt"]
     lines += [

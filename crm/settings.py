@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -116,6 +117,12 @@ class Settings(BaseSettings):
     pg_bi_password: str | None = _secret(
         "Password of the read-only role crm_bi (none: it cannot log in with one).", default=None
     )
+    personal_data_key: str | None = _secret(
+        "Secret key of the e-mail hash in the marts (HMAC-SHA256); give every home that must "
+        "produce the same hashes the same key. Unset: a random key made once per CRM_HOME "
+        "(secrets/personal_data.key). A new key needs crm run --reload.",
+        default=None,
+    )
     # -- activation
     db_url: str | None = _secret(
         "The CRM database audiences are published to; unset: the Airflow connection crm_db "
@@ -175,7 +182,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "source_url", "db_url", "pg_password", "pg_bi_password", "alert_webhook_url",
-        mode="before",
+        "personal_data_key", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value):
@@ -186,6 +193,26 @@ class Settings(BaseSettings):
     @property
     def crm_db_url(self) -> str | None:
         return self.db_url
+
+    def personal_data_key_bytes(self) -> bytes:
+        """The key of the personal-data hash: the setting, else this home's own key, made
+        on first use (32 random bytes, readable by its owner only)."""
+        if self.personal_data_key:
+            return self.personal_data_key.encode()
+        path = self.home / "secrets" / "personal_data.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(tmp, path)  # first writer wins; a racing process reads its key
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
 
     @property
     def future_tolerance(self) -> timedelta:

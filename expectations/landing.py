@@ -59,7 +59,9 @@ VOLUME_MIN_HISTORY = 3
 AMOUNT_BAND = (1 / 3, 3.0)
 #: Days from an entity's newest event to the as-of date before freshness warns.
 FRESHNESS_DAYS = {"customers": 30, "transactions": 3, "interactions": 3}
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: Above this share of a batch's loaded rows with a contact field set to NULL at ingest
+#: (ingest/personal.py), the export has probably changed its contact format: a warning.
+NULLED_CONTACT_WARN = 0.10
 
 
 def row_expectations(entity: Entity) -> list:
@@ -114,16 +116,6 @@ def row_expectations(entity: Entity) -> list:
                     description=f"{col.name} not after the load",
                 )
             )
-    if entity.name == "customers":
-        found.append(
-            gxe.ExpectColumnValuesToMatchRegex(
-                column="email",
-                regex=EMAIL_PATTERN,
-                mostly=0.9,
-                severity=WARNING,
-                description="email looks like an address for at least 90% of customers",
-            )
-        )
     return found
 
 
@@ -146,6 +138,16 @@ def profile_expectations(entity: Entity, has_history: bool) -> list:
             description=f"at most {QUARANTINE_WARN:.0%} of the delivered rows quarantined",
         ),
     ]
+    if any(c.contact for c in entity.columns):
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="nulled_contact_share",
+                max_value=NULLED_CONTACT_WARN,
+                severity=WARNING,
+                description=f"at most {NULLED_CONTACT_WARN:.0%} of the rows loaded with a "
+                "contact field set to NULL: not one address or number (audit.nulled_values)",
+            )
+        )
     if entity.references:
         found.append(
             gxe.ExpectColumnValuesToBeBetween(
@@ -249,6 +251,14 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
             "AND batch_id IN (SELECT unnest(?::VARCHAR[]))",
             [list(batches["batch_id"])],
         ).fetchall()[0][0]
+    nulled = None
+    if read and any(c.contact for c in entity.columns):
+        nulled = con.execute(
+            "SELECT count(DISTINCT (batch_id, row_number)) FROM audit.nulled_values "
+            "WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(batches["batch_id"])],
+        ).fetchone()[0]
+    loaded = int(batches["rows_loaded"].sum()) if read else 0
     days = None
     if entity.name in FRESHNESS_DAYS:
         newest = con.execute(
@@ -269,6 +279,7 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
                 if read
                 else None,
                 "unknown_reference_share": unknown / read if read else None,
+                "nulled_contact_share": nulled / loaded if nulled is not None and loaded else None,
                 "volume_ratio": int(batches["rows_loaded"].sum()) / median
                 if has_history and median
                 else None,
@@ -280,6 +291,7 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
         {
             "quarantine_share": float,
             "unknown_reference_share": float,
+            "nulled_contact_share": float,
             "volume_ratio": float,
             "amount_median_ratio": float,
         }

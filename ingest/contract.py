@@ -39,6 +39,12 @@ class Column:
     maximum: float | None = None
     #: Timestamps and dates that cannot lie after the moment the file is read.
     not_future: bool = False
+    #: "email" or "phone": a contact field holds exactly one address or number. A value
+    #: that is not one (two addresses, free text, too few digits) loads as NULL and the
+    #: row is kept; audit.nulled_values records why (ingest/contacts.py).
+    contact: str | None = None
+    #: For a column computed at ingest, never read from a file: the column it comes from.
+    derived_from: str | None = None
     description: str = ""
 
     @property
@@ -68,6 +74,9 @@ class Entity:
     required: bool = False
     description: str = ""
     extra: dict = field(default_factory=dict)
+    #: Columns ingestion computes from the source columns (a keyed hash of the e-mail
+    #: address); stored in raw beside them, never read from a file or mapped.
+    derived_columns: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -147,8 +156,8 @@ ENTITIES: dict[str, Entity] = {
                 _ts("created_at", description="When the customer record was created."),
                 _ts("updated_at"),
                 Column("full_name", personal=True),
-                Column("email", personal=True),
-                Column("phone", personal=True),
+                Column("email", personal=True, contact="email"),
+                Column("phone", personal=True, contact="phone"),
                 Column("birth_date", "date", not_future=True),
                 Column("gender"),
                 Column("marital_status"),
@@ -158,6 +167,15 @@ ENTITIES: dict[str, Entity] = {
                 Column("region"),
                 Column("city"),
                 Column("acquisition_channel"),
+            ),
+            derived_columns=(
+                Column(
+                    "email_hash",
+                    derived_from="email",
+                    description="HMAC-SHA256 of the trimmed, lower-cased address, keyed with "
+                    "the personal-data key (CRM_PERSONAL_DATA_KEY): joins across tables "
+                    "without the address, and cannot be reversed with a list of addresses.",
+                ),
             ),
         ),
         Entity(

@@ -66,6 +66,7 @@ from ingest.load import (
     validate_batch,
 )
 from ingest.mapping import EntityMapping
+from ingest.personal import register_keyed_hash
 
 #: The column every source table must have to be read incrementally.
 WATERMARK_COLUMN = "updated_at"
@@ -208,6 +209,7 @@ class _Read:
 def _read_chunks(cur, read: _Read, result, run_id, settings) -> None:
     entity = read.entity
     con = connect(settings=settings, lock_timeout_s=60.0)
+    register_keyed_hash(con, settings.personal_data_key_bytes())
     extracts = settings.home / "extracts"
     extracts.mkdir(parents=True, exist_ok=True)
     try:

@@ -9,10 +9,13 @@ raises `BadInputError` naming the file and the problem.
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,15 @@ IN_PROGRESS_SUFFIXES = {".part", ".partial", ".tmp", ".crdownload", ".filepart"}
 #: being copied (a cut line would load a wrong value, 1234.56 read as 1): it waits for a
 #: later run. An older one is read as it is (some tools omit the last newline).
 SETTLE_SECONDS = 300
+
+#: DuckDB's CSV reader stops a file at a line longer than its default 2 MB (a long note
+#: or a document in one field); this is the default here, `csv.max_line_size` overrides it.
+MAX_LINE_BYTES = 8 << 20
+#: DuckDB sizes its read buffer from the longest line (16x); kept at its usual 32 MB so a
+#: load stays within a small memory limit (at least 2 lines fit whatever the setting).
+BUFFER_BYTES = 16 << 20
+#: Byte-order marks of the encodings that have one.
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 READ_TABLE = "_landing_read"
 SOURCE_TABLE = "_landing_source"
@@ -149,8 +161,12 @@ def _still_being_written(path: Path) -> bool:
     if stat.st_size == 0 or time.time() - stat.st_mtime > SETTLE_SECONDS:
         return False
     with path.open("rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) != b"\n"
+        head = fh.read(2)
+        fh.seek(-min(2, stat.st_size), os.SEEK_END)
+        tail = fh.read()
+    if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # a newline is two bytes there
+        return tail not in (b"\n\x00", b"\x00\n")
+    return not tail.endswith(b"\n")
 
 
 def _inside(path: Path, root: Path) -> Path:
@@ -195,10 +211,85 @@ def literal_path(path: Path) -> str:
     return quote_literal(escaped)
 
 
-def _reader_sql(file: LandingFile, mapping: EntityMapping, header_as_row: bool = False) -> str:
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if _suffix(path).endswith(".gz") else path.open("rb")
+
+
+def csv_encoding(file: LandingFile, mapping: EntityMapping) -> str:
+    """The codec a CSV file is written in: the mapping's `csv.encoding`, else UTF-16 when
+    the file starts with its byte-order mark (a spreadsheet's "Unicode text"), else UTF-8."""
+    declared = mapping.csv.get("encoding")
+    if declared:
+        return codecs.lookup(str(declared)).name
+    with _open_bytes(file.path) as fh:
+        head = fh.read(2)
+    return "utf-16" if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8"
+
+
+def _refuse_blank(file: LandingFile, encoding: str) -> None:
+    """A small file holding nothing but a byte-order mark or blank lines would read as a
+    table of one unnamed column; say what it holds instead."""
+    if file.size > 4096:
+        return
+    with _open_bytes(file.path) as fh:
+        data = fh.read()
+    bom = next((b for b in _BOMS if data.startswith(b)), b"")
+    text = data[len(bom) :].decode(encoding, errors="replace")
+    if not text.strip():
+        holds = "a byte-order mark" if bom and not text else "only blank lines"
+        if bom and text:
+            holds = "a byte-order mark and blank lines"
+        raise BadInputError(
+            f"{file.path}: the file holds no header and no rows ({holds}); expected a header row"
+        )
+
+
+def _transcode(file: LandingFile, encoding: str, folder: Path) -> Path:
+    """A UTF-8 copy of a CSV file written in another encoding (GB18030, GBK, UTF-16,
+    cp1252, ...), which DuckDB cannot read itself. A byte not valid in the encoding is
+    copied as it is: its line is then not UTF-8, and DuckDB rejects it (quarantined as
+    unparseable, the rest loads), as it does in a UTF-8 file."""
+    out = folder / "utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+    try:
+        with _open_bytes(file.path) as src, out.open("wb") as dst:
+            while chunk := src.read(8 << 20):
+                dst.write(decoder.decode(chunk).encode("utf-8", "surrogateescape"))
+            dst.write(decoder.decode(b"", final=True).encode("utf-8", "surrogateescape"))
+    except UnicodeError as exc:
+        raise BadInputError(
+            f"{file.path}: is not {encoding} ({exc.reason} at byte {getattr(exc, 'start', '?')}); "
+            "check csv.encoding in the mapping file"
+        ) from exc
+    return out
+
+
+def duckdb_reason(exc: BaseException) -> str:
+    """DuckDB's message with its reason, without the echo of the offending line (it may
+    hold personal data) and the dump of reader options after it."""
+    kept = []
+    for line in str(exc).splitlines():
+        if not line.strip():
+            break
+        if line.startswith(("Original Line:", "Possible Solution:")):
+            continue
+        kept.append(line.strip())
+    reason = " ".join(kept)
+    if "Maximum line size" in reason:
+        reason += "; set csv.max_line_size (bytes) in the mapping file"
+    return reason
+
+
+def _reader_sql(
+    file: LandingFile,
+    mapping: EntityMapping,
+    header_as_row: bool = False,
+    path: Path | None = None,
+) -> str:
     """The DuckDB table function that reads a CSV or Parquet file (JSON: `_read_json`);
-    `header_as_row`: a CSV's header line comes back as the first row, untouched."""
-    path = literal_path(file.path)
+    `header_as_row`: a CSV's header line comes back as the first row, untouched. `path`:
+    what to read instead of the file itself (its UTF-8 copy)."""
+    path = literal_path(path or file.path)
     if file.format == "parquet":
         return f"read_parquet({path})"
     options = ["all_varchar = true"]
@@ -218,20 +309,22 @@ def _reader_sql(file: LandingFile, mapping: EntityMapping, header_as_row: bool =
         options.append(f"delim = {quote_literal(csv['delimiter'])}")
     if "header" in csv and not header_as_row:
         options.append(f"header = {'true' if csv['header'] else 'false'}")
-    for key in ("encoding", "quote", "escape"):
+    for key in ("quote", "escape"):
         if key in csv:
             options.append(f"{key} = {quote_literal(csv[key])}")
+    max_line = int(csv.get("max_line_size", MAX_LINE_BYTES))
+    options += [f"max_line_size = {max_line}", f"buffer_size = {max(BUFFER_BYTES, 2 * max_line)}"]
     # csv.decimal_separator is applied by the contract checks: CSV is read as text.
     return f"read_csv({path}, {', '.join(options)})"
 
 
 def _refuse_duplicate_header(
-    con: duckdb.DuckDBPyConnection, file: LandingFile, mapping: EntityMapping
+    con: duckdb.DuckDBPyConnection, file: LandingFile, mapping: EntityMapping, path: Path
 ) -> None:
     """A CSV header naming a column twice: DuckDB renames the second (`amount_1`), so one
     value would be taken silently. The file is refused, naming the column."""
     rows = con.execute(
-        f"SELECT * FROM {_reader_sql(file, mapping, header_as_row=True)} LIMIT 1"
+        f"SELECT * FROM {_reader_sql(file, mapping, header_as_row=True, path=path)} LIMIT 1"
     ).fetchall()
     names = [normalise_name(str(v)) for v in rows[0] if v is not None] if rows else []
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -295,21 +388,25 @@ def read_into_source_table(
         expected = "a header row" if file.format == "csv" else "data"
         raise BadInputError(f"{file.path}: the file is empty (0 bytes); expected {expected}")
     drop_temp_tables(con)
-    try:
-        if file.format == "json":
-            _read_json(con, file)
-        else:
-            con.execute(
-                f"CREATE TEMP TABLE {READ_TABLE} AS SELECT * FROM {_reader_sql(file, mapping)}"
-            )
-    except duckdb.Error as exc:
-        message = str(exc).split("\n")[0]
-        raise BadInputError(
-            f"{file.path}: cannot be read as {file.format.upper()} ({message})"
-        ) from exc
-
-    if file.format == "csv" and mapping.csv.get("header", True):
-        _refuse_duplicate_header(con, file, mapping)
+    with tempfile.TemporaryDirectory(prefix="crm_transcode_") as scratch:
+        path = file.path
+        if file.format == "csv":
+            encoding = csv_encoding(file, mapping)
+            _refuse_blank(file, encoding)
+            if encoding != "utf-8":
+                path = _transcode(file, encoding, Path(scratch))
+        try:
+            if file.format == "json":
+                _read_json(con, file)
+            else:
+                reader = _reader_sql(file, mapping, path=path)
+                con.execute(f"CREATE TEMP TABLE {READ_TABLE} AS SELECT * FROM {reader}")
+            if file.format == "csv" and mapping.csv.get("header", True):
+                _refuse_duplicate_header(con, file, mapping, path)
+        except duckdb.Error as exc:
+            raise BadInputError(
+                f"{file.path}: cannot be read as {file.format.upper()} ({duckdb_reason(exc)})"
+            ) from exc
     read_columns = [row[0] for row in con.execute(f"DESCRIBE {READ_TABLE}").fetchall()]
     by_name: dict[str, str] = {}
     for original in read_columns:

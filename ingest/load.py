@@ -41,6 +41,12 @@ from ingest.files import (
     read_into_source_table,
 )
 from ingest.mapping import EntityMapping, load_mapping
+from ingest.personal import (
+    KEYED_HASH_FUNCTION,
+    contact_problem_sql,
+    parsed_contact_sql,
+    register_keyed_hash,
+)
 
 METADATA_COLUMNS = (
     ("_batch_id", "VARCHAR"),
@@ -76,6 +82,8 @@ class EntityLoadResult:
     rows_quarantined: int = 0
     #: Rows a database read returned again that raw (or quarantine) already held.
     rows_unchanged: int = 0
+    #: Rows loaded with a value set to NULL (audit.nulled_values says which and why).
+    rows_with_nulled_values: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     raw_rows_total: int = 0
@@ -96,7 +104,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit tables if missing; add columns the contract gained since."""
     ensure_schemas(con)
     for entity in ENTITIES.values():
-        columns = [(c.name, c.sql_type) for c in entity.columns] + list(METADATA_COLUMNS)
+        columns = [(c.name, c.sql_type) for c in (*entity.columns, *entity.derived_columns)]
+        columns += list(METADATA_COLUMNS)
         body = ", ".join(f"{_q(n)} {t}" for n, t in columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({body})")
         existing = {
@@ -153,6 +162,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    # values set to NULL on rows that loaded (a contact field that is not one address)
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS audit.nulled_values (
+            entity VARCHAR NOT NULL,
+            batch_id VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            row_number BIGINT NOT NULL,
+            reason VARCHAR NOT NULL,
+            nulled_at TIMESTAMP NOT NULL,
+            run_id VARCHAR
+        )
+        """
+    )
 
 
 # --------------------------------------------------------------------------- row checks
@@ -201,6 +224,8 @@ def _typed_expr(col: Column, source_type: str, number_format: dict | None = None
         or (col.type == "integer" and source_type.startswith("DECIMAL"))
     ):
         return f"CASE WHEN {ref} = floor({ref}) THEN TRY_CAST({ref} AS BIGINT) END"
+    if col.contact:
+        return parsed_contact_sql(col.contact, text)
     if col.type == "text":
         return text
     if col.type == "timestamp":
@@ -319,6 +344,25 @@ def validate_batch(
             )
         else:
             typed[col.name] = f"CAST(NULL AS {col.sql_type})"
+    # Notes: a value set to NULL on a row that still loads (a contact field that is not
+    # one address or number), recorded in audit.nulled_values.
+    notes = [
+        contact_problem_sql(
+            col.contact,
+            col.name,
+            f"nullif(trim(CAST({_q(col.name)} AS VARCHAR)), '')",
+            typed[col.name],
+        )
+        for col in entity.columns
+        if col.contact and col.name in present
+    ]
+    for col in entity.derived_columns:
+        source = typed[col.derived_from]
+        typed[col.name] = (
+            f"{KEYED_HASH_FUNCTION}({source})"
+            if col.derived_from in present
+            else (f"CAST(NULL AS {col.sql_type})")
+        )
     checks.sort(key=lambda c: REASON_CODES.index(c[0]))
     # Each check is computed once, as a column _c<i> holding a message or NULL.
     check_columns = "".join(f", {sql} AS _c{i}" for i, (_, sql) in enumerate(checks))
@@ -335,6 +379,8 @@ def validate_batch(
     )
     columns = ", ".join(f"{expr} AS {_q(name)}" for name, expr in typed.items())
     names = ", ".join(_q(c) for c in typed)
+    note = f"concat_ws('; ', {', '.join(notes)})" if notes else "''"
+    names += ", _note"
 
     # Keys repeated within the batch: the first copy loads, later copies are duplicates.
     # A later *version* of a key (a different updated_at) is not a duplicate.
@@ -367,7 +413,7 @@ def validate_batch(
         f"""
         CREATE TEMP TABLE {CHECKED_TABLE} AS
         WITH checked AS (
-            SELECT _row_number, {columns}{check_columns} FROM {SOURCE_TABLE}
+            SELECT _row_number, {columns}{check_columns}, {note} AS _note FROM {SOURCE_TABLE}
         ),
         row_checked AS (
             SELECT _row_number, {names}, {code} AS _reason_code, {reason} AS _reason
@@ -636,12 +682,22 @@ def commit_batch(
         con.execute(f"DELETE FROM raw.{entity.name} WHERE _batch_id = ?", [batch_id])
         con.execute("DELETE FROM audit.quarantine WHERE batch_id = ?", [batch_id])
         con.execute("DELETE FROM audit.load_batches WHERE batch_id = ?", [batch_id])
-        cols = ", ".join(_q(c) for c in entity.column_names)
+        con.execute("DELETE FROM audit.nulled_values WHERE batch_id = ?", [batch_id])
+        names = (*entity.column_names, *(c.name for c in entity.derived_columns))
+        cols = ", ".join(_q(c) for c in names)
         con.execute(
             f"""
             INSERT INTO raw.{entity.name} ({cols}, _batch_id, _source_file, _row_number, _loaded_at)
             SELECT {cols}, {meta}, _row_number, {ts}
             FROM {CHECKED_TABLE} WHERE _reason = ''
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO audit.nulled_values
+            SELECT {_lit(entity.name)}, {meta}, _row_number, _note, {ts},
+                   {_lit(run_id) if run_id else "NULL"}
+            FROM {CHECKED_TABLE} WHERE _reason = '' AND _note <> ''
             """
         )
         con.execute(
@@ -683,6 +739,9 @@ def commit_batch(
             ).fetchall()
         )
         quarantined = sum(by_reason.values())
+        nulled = con.execute(
+            "SELECT count(*) FROM audit.nulled_values WHERE batch_id = ?", [batch_id]
+        ).fetchone()[0]
         rows_read = read.rows + read.rejected_lines
         if loaded + quarantined + unchanged != rows_read:
             raise AssertionError(
@@ -718,6 +777,7 @@ def commit_batch(
         "rows_loaded": loaded,
         "rows_quarantined": quarantined,
         "rows_unchanged": unchanged,
+        "values_nulled": nulled,
         "by_reason": by_reason,
         "ignored_columns": list(read.ignored_columns),
     }
@@ -745,6 +805,7 @@ def load_entity(
     con = connect(settings=settings, lock_timeout_s=60.0)
     try:
         ensure_tables(con)
+        register_keyed_hash(con, settings.personal_data_key_bytes())
         for file in files:
             status, counts = _load_file(
                 con, file, entity, mapping, run_id, reload, settings.future_tolerance
@@ -783,6 +844,7 @@ def add_counts(result: EntityLoadResult, counts: dict) -> None:
     result.rows_loaded += counts["rows_loaded"]
     result.rows_quarantined += counts["rows_quarantined"]
     result.rows_unchanged += counts.get("rows_unchanged", 0)
+    result.rows_with_nulled_values += counts.get("values_nulled", 0)
     for reason, n in counts["by_reason"].items():
         result.quarantined_by_reason[reason] = result.quarantined_by_reason.get(reason, 0) + n
     for col in counts["ignored_columns"]:

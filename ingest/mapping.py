@@ -11,7 +11,7 @@ user's columns is which contract column, and how to read their CSV files::
         total: amount
       csv:
         delimiter: ";"
-        encoding: latin-1
+        encoding: gb18030     # any Python codec; read as UTF-8 after transcoding
 
 Mistakes in the mapping are reported before anything loads: an unknown entity, a target
 that is not a contract column, two columns mapped onto one, or (when a file is read) a
@@ -20,6 +20,7 @@ mapped column the file does not have.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ CSV_OPTIONS = {
     "escape",
     "decimal_separator",
     "thousands_separator",
+    "max_line_size",
 }
 
 
@@ -105,6 +107,20 @@ def load_mapping(path: Path | None) -> Mapping:
             raise BadInputError(
                 f"mapping file {path}, {entity}: unknown csv options {sorted(bad_csv)}; "
                 f"allowed: {sorted(CSV_OPTIONS)}"
+            )
+        if "encoding" in csv:
+            try:
+                csv["encoding"] = codecs.lookup(str(csv["encoding"])).name
+            except LookupError:
+                raise BadInputError(
+                    f"mapping file {path}, {entity}: unknown csv encoding {csv['encoding']!r}; "
+                    "e.g. utf-8, gb18030, gbk, utf-16, cp1252, latin-1, shift_jis"
+                ) from None
+        if "max_line_size" in csv and not (
+            isinstance(csv["max_line_size"], int) and csv["max_line_size"] > 0
+        ):
+            raise BadInputError(
+                f"mapping file {path}, {entity}: max_line_size must be a number of bytes"
             )
         decimal = str(csv.get("decimal_separator", "."))
         if decimal not in (".", ","):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm.errors import BadInputError
+from crm.errors import BadInputError, CrmError
 
 #: Each reason code: what it means and what to do about it.
 REASONS = {
@@ -100,19 +100,39 @@ def rows(con, entity: str, reason: str | None = None, limit: int | None = 20) ->
     return con.execute(sql, [entity, reason, reason]).df()
 
 
-def export(con, entity: str, out: Path, reason: str | None = None) -> int:
+def export(con, entity: str, out: Path, reason: str | None = None) -> dict:
     """The held-back rows as a CSV with their original columns, plus the file, row and
-    reason for the person fixing them. Returns the number of rows written."""
+    reason for the person fixing them. Lines that could not be split into columns have no
+    columns to give back: their text goes, as it was, to `<out>.unparseable.txt` beside
+    it. Returns the rows and lines written and where."""
+    out = Path(out)
     held = rows(con, entity, reason, limit=None)
-    held = held[held["reason_code"] != "unparseable"]  # no columns to give back
-    records = [json.loads(raw) for raw in held["raw_row"]]
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    frame[f"{CONTEXT_PREFIX}file"] = held["source_file"].to_numpy()
-    frame[f"{CONTEXT_PREFIX}row"] = held["row_number"].to_numpy()
-    frame[f"{CONTEXT_PREFIX}reason"] = held["reason"].to_numpy()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
-    return len(frame)
+    lines = held[held["reason_code"] == "unparseable"]
+    held = held[held["reason_code"] != "unparseable"]
+    lines_file = out.with_name(out.stem + ".unparseable.txt") if len(lines) else None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if len(held) or lines_file is None:
+            records = [json.loads(raw) for raw in held["raw_row"]]
+            frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+            frame[f"{CONTEXT_PREFIX}file"] = held["source_file"].to_numpy()
+            frame[f"{CONTEXT_PREFIX}row"] = held["row_number"].to_numpy()
+            frame[f"{CONTEXT_PREFIX}reason"] = held["reason"].to_numpy()
+            frame.to_csv(out, index=False)
+        if lines_file is not None:
+            text = "".join(
+                str(json.loads(raw).get("line", "")).rstrip("\r\n") + "\n"
+                for raw in lines["raw_row"]
+            )
+            lines_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CrmError(f"cannot write the export to {out}: {exc.strerror or exc}") from exc
+    return {
+        "rows": int(len(held)),
+        "file": str(out) if len(held) or lines_file is None else None,
+        "lines": int(len(lines)),
+        "lines_file": str(lines_file) if lines_file else None,
+    }
 
 
 def resubmit(entity: str, file: Path, settings=None) -> dict:
@@ -138,10 +158,18 @@ def resubmit(entity: str, file: Path, settings=None) -> dict:
         raise BadInputError(f"{file}: no rows to resubmit")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     target = settings.landing / entity / f"resubmitted_{stamp}_{safe_name(file.stem)}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name("." + target.name)  # hidden from ingestion until complete
-    frame.to_csv(partial, index=False)
-    partial.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(partial, index=False)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True) if partial.parent.is_dir() else None
+        raise CrmError(
+            f"cannot put the file into the landing folder {target.parent}: "
+            f"{exc.strerror or exc}; it needs to be writable by this user (nothing was "
+            "resubmitted)"
+        ) from exc
     with session(settings=settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS audit")
         con.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -279,6 +280,74 @@ def test_latin1_csv_without_encoding_quarantines_lines_it_cannot_decode(crm_home
     result = load_entity("customers")
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
     assert "csv.encoding" in query(crm_home, "SELECT reason FROM audit.quarantine")[0][0]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "declared", "name"),
+    [
+        ("gb18030", "gb18030", "c.csv"),  # China's standard; GBK is its subset
+        ("gbk", "GBK", "c.csv"),
+        ("cp1252", "cp1252", "c.csv"),  # Western Europe's spreadsheet default
+        ("utf-16", None, "c.tsv"),  # spreadsheet "Unicode text": a BOM says it all
+    ],
+)
+def test_csv_in_the_encodings_crm_exports_use_loads_by_transcoding(
+    crm_home, encoding, declared, name
+):
+    text = "customer_id,city\nC1,北京\nC2,Zürich\n"
+    if encoding == "cp1252":
+        text = text.replace("北京", "Malmö")
+    if name.endswith(".tsv"):
+        text = text.replace(",", "\t")
+    write(crm_home, "customers", name, text.encode(encoding))
+    if declared:
+        mapping = f"customers:\n  csv:\n    encoding: {declared}\n"
+        (crm_home / "landing" / "mapping.yml").write_text(mapping)
+    result = load_entity("customers")
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    cities = dict(query(crm_home, "SELECT customer_id, city FROM raw.customers"))
+    assert cities == {"C1": text.split("\n")[1][3:], "C2": "Zürich"}
+
+
+def test_an_unknown_encoding_is_refused_naming_it(crm_home):
+    write(crm_home, "customers", "c.csv", CUSTOMERS)
+    (crm_home / "landing" / "mapping.yml").write_text("customers:\n  csv: {encoding: klingon}\n")
+    with pytest.raises(BadInputError, match="unknown csv encoding 'klingon'; e.g. utf-8, gb18030"):
+        load_entity("customers")
+
+
+@pytest.mark.parametrize(
+    ("content", "holds"),
+    [
+        (b"\n", "only blank lines"),
+        (b"\xef\xbb\xbf", "a byte-order mark"),
+        (b"\xef\xbb\xbf\r\n", "a byte-order mark and blank lines"),
+    ],
+)
+def test_a_file_of_only_a_newline_or_a_bom_is_refused_saying_so(crm_home, content, holds):
+    path = write(crm_home, "customers", "c.csv", content)
+    os.utime(path, (time.time() - 3600,) * 2)  # not a copy in progress
+    with pytest.raises(
+        BadInputError, match=rf"c\.csv: the file holds no header and no rows \({holds}\)"
+    ):
+        load_entity("customers")
+
+
+def test_a_field_of_3_mb_loads_and_a_longer_line_than_allowed_says_why(crm_home):
+    note = "x" * 3_000_000
+    write(crm_home, "customers", "c.csv", f"customer_id,city\nC1,{note}\n")
+    assert load_entity("customers").rows_loaded == 1
+    assert query(crm_home, "SELECT length(city) FROM raw.customers") == [(3_000_000,)]
+    write(crm_home, "customers", "d.csv", f"customer_id,city\nC2,{note}\n")
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "customers:\n  csv: {max_line_size: 1000000}\n"
+    )
+    with pytest.raises(BadInputError) as failed:
+        load_entity("customers")
+    # DuckDB's reason is kept (it was cut to "CSV Error on Line: 1"); the line's text is not
+    message = str(failed.value)
+    assert "Maximum line size of 1000000 bytes exceeded" in message
+    assert "set csv.max_line_size" in message and "xxxx" not in message
 
 
 def test_extra_columns_are_ignored_and_reported(crm_home):

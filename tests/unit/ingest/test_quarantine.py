@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from crm.cli import main
-from crm.errors import BadInputError
+from crm.errors import BadInputError, CrmError
 from crm.warehouse import session
 from ingest import quarantine
 from ingest.load import load_entity
 from tests.conftest import warehouse_query as query
 
-from .test_load import load_transactions
+from .test_load import load_transactions, write
 
 BAD = (
     "T1,C1,2024-03-01 10:00:00,12.50,completed\n"
@@ -72,3 +72,32 @@ def test_bad_requests_get_a_clear_error(crm_home, tmp_path):
     empty.write_text("transaction_id,amount\n")
     with pytest.raises(BadInputError, match="no rows"):
         quarantine.resubmit("transactions", empty)
+
+
+def test_lines_that_could_not_be_parsed_are_exported_as_their_text(crm_home, capsys):
+    """Only unparseable lines held back: the export once wrote 0 rows and lost them."""
+    write(
+        crm_home,
+        "customers",
+        "c.csv",
+        b"customer_id,city\nC1,Oslo\nC2,\xff\xfeBergen\nC3,Oslo,extra\n",
+    )
+    load_entity("customers")
+    out = crm_home / "fixes.csv"
+    assert main(["quarantine", "export", "customers", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    lines_file = crm_home / "fixes.unparseable.txt"
+    assert "2 customers line(s) that could not be split into columns written" in said
+    assert str(lines_file) in said and not out.exists()
+    text = lines_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    assert len(text) == 2 and "Bergen" in text[0] and text[1].endswith(",extra")
+
+
+def test_a_resubmission_into_a_landing_folder_that_cannot_be_written_fails_clearly(
+    crm_home, tmp_path
+):
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text("customer_id,city\nC1,Oslo\n")
+    (crm_home / "landing" / "customers").write_text("not a folder")
+    with pytest.raises(CrmError, match="cannot put the file into the landing folder .*customers"):
+        quarantine.resubmit("customers", fixed)

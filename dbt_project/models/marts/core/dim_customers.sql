@@ -68,13 +68,15 @@ pareto as (
 joined as (
     select
         customers.customer_id,
-        {{ hash_personal('customers.email') }} as email_sha256,
+        customers.email_hash,
         {{ mask_email('customers.email') }} as email_masked,
         {{ mask_phone('customers.phone') }} as phone_masked,
         customers.created_at,
         {{ dbt.datediff('cast(customers.created_at as date)', as_of_date(), 'day') }}
             as tenure_days,
+        {% if var('bi_exact_quasi_identifiers', false) -%}
         customers.birth_date,
+        {% endif -%}
         floor({{ dbt.datediff('customers.birth_date', as_of_date(), 'day') }} / 365.25) as age,
         customers.gender,
         customers.marital_status,
@@ -82,7 +84,9 @@ joined as (
         customers.industry,
         customers.monthly_income,
         customers.region,
+        {% if var('bi_exact_quasi_identifiers', false) -%}
         customers.city,
+        {% endif -%}
         customers.acquisition_channel,
 
         purchases.first_purchase_at,

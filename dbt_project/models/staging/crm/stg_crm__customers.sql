@@ -21,6 +21,7 @@ renamed as (
         updated_at,
         nullif(trim(full_name), '') as full_name,
         lower(nullif(trim(email), '')) as email,
+        email_hash,
         nullif(trim(phone), '') as phone,
         birth_date,
         lower(nullif(trim(gender), '')) as gender,

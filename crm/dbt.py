@@ -11,7 +11,10 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -103,15 +106,53 @@ def dbt_command(
     ]
 
 
+#: What an invocation leaves in the shared `target/` for people (`crm dbt`, the last
+#: results, the parse cache the next invocation starts from).
+SHARED_ARTIFACTS = ("run_results.json", "manifest.json", "partial_parse.msgpack")
+
+
+@contextmanager
+def invocation_target(settings: Settings, name: str) -> Iterator[Path]:
+    """A target folder of one dbt invocation's own, under `dbt/invocations/`.
+
+    Two invocations on one home (a run and a person's `crm dbt`, or two runs before the
+    home lock existed) once shared `target/`: one read the other's `run_results.json`
+    and reported its model count. Each now writes its own folder, seeded with the last
+    parse cache so it does not parse the project from scratch; afterwards its artifacts
+    are copied to `target/` (each file replaced atomically) and the folder is removed.
+    """
+    shared = settings.dbt_state_dir / "target"
+    root = settings.dbt_state_dir / "invocations"
+    root.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+    cache = shared / "partial_parse.msgpack"
+    if cache.exists():
+        shutil.copyfile(cache, target / cache.name)
+    try:
+        yield target
+    finally:
+        shared.mkdir(parents=True, exist_ok=True)
+        for artifact in SHARED_ARTIFACTS:
+            made = target / artifact
+            if made.exists():
+                tmp = shared / f".{artifact}.{target.name}"
+                shutil.copyfile(made, tmp)
+                tmp.replace(shared / artifact)
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def _invoke(
     command: list[str],
     as_of: date,
     settings: Settings,
     log_name: str,
+    target: Path,
     extra_vars: dict | None = None,
 ):
-    """Run one dbt command for `as_of`; returns (exit code, output, log file)."""
+    """Run one dbt command for `as_of`, writing its artifacts to `target`; returns (exit
+    code, output, log file)."""
     args = [*dbt_command(command, as_of, settings, extra_vars), "--no-use-colors"]
+    env = {**settings.child_env(), "DBT_TARGET_PATH": str(target)}
     # dbt cannot wait for DuckDB's file lock: when a reader (an analyst's read-only
     # session) holds it at the moment dbt opens the file, try again for a while, as the
     # platform's own connections do (the lock is taken before any model is built)
@@ -120,7 +161,7 @@ def _invoke(
         proc = subprocess.run(
             args,
             cwd=settings.dbt_project_dir,
-            env=settings.child_env(),
+            env=env,
             capture_output=True,
             text=True,
         )
@@ -131,7 +172,9 @@ def _invoke(
         time.sleep(2)
     log_file = settings.dbt_state_dir / log_name
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.write_text(output)
+    partial = target / log_name  # whole, even when two invocations finish together
+    partial.write_text(output)
+    partial.replace(log_file)
     if locked:
         raise WarehouseLockedError(
             f"dbt could not open the warehouse {settings.warehouse_path}: another process "
@@ -163,11 +206,12 @@ def build(
     command += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         command.append("--full-refresh")
-    run_results = settings.dbt_state_dir / "target" / "run_results.json"
-    run_results.unlink(missing_ok=True)  # never report a previous build's results
     started = time.perf_counter()
-    code, output, log_file = _invoke(command, as_of, settings, "last_build.log", extra_vars)
-    result = _summarise(run_results)
+    with invocation_target(settings, "build") as target:
+        code, output, log_file = _invoke(
+            command, as_of, settings, "last_build.log", target, extra_vars
+        )
+        result = _summarise(target / "run_results.json")
     result.seconds = round(time.perf_counter() - started, 3)
     if code != 0:
         failing = [
@@ -186,12 +230,11 @@ def unit_tests(as_of: date, settings: Settings | None = None) -> DbtResult:
     """dbt's unit tests (`dbt test --select test_type:unit`); they need the models'
     parents built in the warehouse."""
     settings = settings or get_settings()
-    run_results = settings.dbt_state_dir / "target" / "run_results.json"
-    run_results.unlink(missing_ok=True)
-    code, _, log_file = _invoke(
-        ["test", "--select", "test_type:unit"], as_of, settings, "last_unit_tests.log"
-    )
-    result = _summarise(run_results)
+    with invocation_target(settings, "unit_tests") as target:
+        code, _, log_file = _invoke(
+            ["test", "--select", "test_type:unit"], as_of, settings, "last_unit_tests.log", target
+        )
+        result = _summarise(target / "run_results.json")
     if code != 0:
         raise DbtBuildError(f"dbt unit tests failed ({result.tests_failed}); log: {log_file}")
     return result
@@ -226,15 +269,16 @@ def generate_docs(as_of: date, settings: Settings | None = None) -> dict:
             "skipped": "the project has not changed since the page was made",
             "seconds": round(time.perf_counter() - started, 3),
         }
-    code, output, log_file = _invoke(
-        ["docs", "generate", "--static"], as_of, settings, "last_docs.log"
-    )
-    page = settings.dbt_state_dir / "target" / "static_index.html"
-    if code != 0 or not page.exists():
-        raise DbtBuildError(f"dbt docs generate failed (exit {code}); log: {log_file}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(".index.html.tmp")
-    shutil.copyfile(page, tmp)
-    tmp.replace(target)
+    with invocation_target(settings, "docs") as dbt_target:
+        code, output, log_file = _invoke(
+            ["docs", "generate", "--static"], as_of, settings, "last_docs.log", dbt_target
+        )
+        page = dbt_target / "static_index.html"
+        if code != 0 or not page.exists():
+            raise DbtBuildError(f"dbt docs generate failed (exit {code}); log: {log_file}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(".index.html.tmp")
+        shutil.copyfile(page, tmp)
+        tmp.replace(target)
     stamp.write_text(fingerprint)
     return {"path": str(target), "seconds": round(time.perf_counter() - started, 3)}

@@ -32,12 +32,14 @@ def crm_source(tmp_path_factory):
 
 def _build(home) -> dict:
     schema = f"crm_source_it_{uuid.uuid4().hex[:8]}"
-    env = {"CRM_SOURCE_URL": URL, "CRM_SOURCE_SCHEMA": schema}
+    # one personal-data key for both homes: the e-mail hashes of the two must match
+    key = {"CRM_PERSONAL_DATA_KEY": "one-key-for-both-homes"}
+    env = {"CRM_SOURCE_URL": URL, "CRM_SOURCE_SCHEMA": schema, **key}
     files, database = home.parent / "files", home.parent / "database"
     generate = ("generate", "--customers", "2000", "--seed", "8", "--end", END.isoformat())
     run_crm(*generate, "--quiet", home=files)
     run_crm(*generate, "--quiet", "--target", "postgres", home=database, env=env)
-    run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=files)
+    run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=files, env=key)
     first = run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=database, env=env)
     source_rows = {
         t: sql(f'SELECT count(*) FROM "{schema}"."{t}"')[0][0]

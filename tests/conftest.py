@@ -23,6 +23,7 @@ SHARED_HOME_GROUPS = {
     "test_target_models.py": "demo",
     "test_marts.py": "pipeline",
     "test_pipeline.py": "pipeline",
+    "test_alerts.py": "pipeline",
     "test_crm_source.py": "crm_source",
 }
 

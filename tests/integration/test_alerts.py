@@ -1,6 +1,7 @@
 """A run that fails alerts the people on call: a real SMTP server (aiosmtpd) and a webhook
 receiver on 127.0.0.1 get the DAG, the task, the as-of date, the error and the log link
-from a real Airflow run of the pipeline, once per failed task."""
+from a real Airflow run of the pipeline, once per failed task. The failure is a landing
+file without a required column, which stops the run (in the shared pipeline home)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import run_crm
+from tests.conftest import warehouse_query as query
+from tests.integration.conftest import AS_OF, copy_home
+from tests.integration.test_pipeline import scalar
 
 pytestmark = pytest.mark.integration
 
@@ -67,24 +71,35 @@ def webhook():
         server.shutdown()
 
 
-def test_a_failed_run_mails_and_posts_the_dag_task_date_and_log_link(
-    tmp_path, smtp_server, webhook
+def test_an_unreadable_file_stops_the_run_and_alerts_the_people_on_call(
+    pipeline, tmp_path, smtp_server, webhook
 ):
+    """A file without a required column: the run stops naming the file and the problem,
+    loads nothing of it, and mails and posts the DAG, task, date, error and log link once
+    (one failing run for both: each run through Airflow costs a minute)."""
     port, inbox = smtp_server
     url, posted = webhook
-    home = tmp_path / "home"
-    customers = home / "landing" / "customers"
-    customers.mkdir(parents=True)
-    (customers / "customers.csv").write_text("full_name,email\nAda,ada@example.com\n")
+    home = copy_home(pipeline, tmp_path)
+    raw_before = scalar(home, "SELECT count(*) FROM raw.transactions")
+    bad = home / "landing" / "transactions" / "late_export.csv"
+    bad.write_text("transaction_id,customer_id,occurred_at\nX1,C0000001,2026-01-01\n")
     proc = run_crm(
-        "run", "--as-of", "2021-03-31", "--no-ml", home=home, check=False,
+        "run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home, check=False,
         env={
             "CRM_ALERT_EMAIL": "oncall@example.com, data@example.com",
             "CRM_ALERT_WEBHOOK_URL": url,
             "AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true",
         },
     )  # fmt: skip
-    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert proc.returncode == 3, proc.stderr[-2000:]  # bad input
+    assert "late_export.csv: required column(s) amount missing" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "ingest_transactions" in proc.stderr
+    assert scalar(home, "SELECT count(*) FROM raw.transactions") == raw_before
+    assert query(home, "SELECT status FROM audit.pipeline_runs ORDER BY started_at") == [
+        ("success",),
+        ("failed",),
+    ]
 
     # one mail: the failed ingest task (the failure handler that ends the run sends none)
     assert len(inbox.messages) == 1, [m[1][:300] for m in inbox.messages]
@@ -92,22 +107,22 @@ def test_a_failed_run_mails_and_posts_the_dag_task_date_and_log_link(
     assert sorted(recipients) == ["data@example.com", "oncall@example.com"]
     mail = email.message_from_bytes(content, policy=policy.default)
     assert mail["Subject"] == (
-        "[crm-analytics] crm_pipeline failed for 2021-03-31: task ingest_customers"
+        f"[crm-analytics] crm_pipeline failed for {AS_OF}: task ingest_transactions"
     )
     assert mail["From"] == "crm-analytics@localhost"
     body = mail.get_body(("html", "plain")).get_content()
-    assert "required column(s) customer_id missing" in body
+    assert "required column(s) amount missing" in body
     assert "dag_id=crm_pipeline" in body or "crm_pipeline" in body
-    assert "task_id=ingest_customers" in body or "/ingest_customers" in body
+    assert "task_id=ingest_transactions" in body or "/ingest_transactions" in body
 
     assert len(posted) == 1
     path, alert = posted[0]
     assert path == "/hooks/crm"
     assert (alert["dag_id"], alert["task_id"], alert["as_of"]) == (
         "crm_pipeline",
-        "ingest_customers",
-        "2021-03-31",
+        "ingest_transactions",
+        AS_OF.isoformat(),
     )
-    assert alert["log_url"].startswith("http") and "ingest_customers" in alert["log_url"]
+    assert alert["log_url"].startswith("http") and "ingest_transactions" in alert["log_url"]
     assert alert["log_url"] in body
-    assert "customer_id missing" in alert["text"]
+    assert "amount missing" in alert["text"]

@@ -345,9 +345,10 @@ def _rows(cursor, table: str) -> tuple[list[str], list[tuple]]:
     return columns, sorted(tuple(_canonical(v) for v in row) for row in cursor.fetchall())
 
 
-@pytest.fixture
-def postgres_warehouse(pipeline, tmp_path, monkeypatch):
-    """The pipeline home's marts built again on a new PostgreSQL database."""
+@pytest.fixture(scope="module")
+def postgres_warehouse(pipeline, tmp_path_factory):
+    """The pipeline home's marts built again on a new PostgreSQL database (once for the
+    tests that read it: a build takes half a minute)."""
     import uuid
 
     import psycopg2
@@ -357,13 +358,18 @@ def postgres_warehouse(pipeline, tmp_path, monkeypatch):
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{database}"')
-    home = copy_home(pipeline, tmp_path)
-    monkeypatch.setenv("CRM_HOME", str(home))
-    monkeypatch.setenv("CRM_PG_DATABASE", database)
-    from crm.pg_warehouse import build_marts
+    home = copy_home(pipeline, tmp_path_factory.mktemp("postgres_warehouse"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CRM_HOME", str(home))
+        env.setenv("CRM_PG_DATABASE", database)
+        from crm.pg_warehouse import build_marts
 
-    result = build_marts(AS_OF)
-    yield {"home": home, "result": result, "url": f"postgresql://postgres@127.0.0.1/{database}"}
+        result = build_marts(AS_OF)
+        yield {
+            "home": home,
+            "result": result,
+            "url": f"postgresql://postgres@127.0.0.1/{database}",
+        }
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
     admin.close()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_crm
+from tests.conftest import REPO
 from tests.conftest import warehouse_query as query
-from tests.integration.conftest import AS_OF, EARLIER, copy_home
+from tests.integration.conftest import AS_OF, EARLIER
 
 pytestmark = pytest.mark.integration
 
@@ -203,20 +203,3 @@ def test_a_run_for_an_earlier_date_sees_only_what_was_known_then(rerun):
         )
         == running_then
     )
-
-
-def test_an_unreadable_file_stops_the_run_with_the_file_and_the_problem(pipeline, tmp_path):
-    home = copy_home(pipeline, tmp_path)
-    raw_before = scalar(home, "SELECT count(*) FROM raw.transactions")
-    bad = home / "landing" / "transactions" / "late_export.csv"
-    bad.write_text("transaction_id,customer_id,occurred_at\nX1,C0000001,2026-01-01\n")
-    proc = run_crm("run", "--as-of", AS_OF.isoformat(), "--no-ml", home=home, check=False)
-    assert proc.returncode == 3  # bad input
-    assert "late_export.csv: required column(s) amount missing" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "ingest_transactions" in proc.stderr
-    assert scalar(home, "SELECT count(*) FROM raw.transactions") == raw_before
-    assert query(home, "SELECT status FROM audit.pipeline_runs ORDER BY started_at") == [
-        ("success",),
-        ("failed",),
-    ]

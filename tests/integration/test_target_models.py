@@ -188,10 +188,15 @@ def test_features_for_a_date_do_not_change_when_later_rows_arrive(demo, tmp_path
     as_of = demo["as_of"]
     feature_date = as_of - timedelta(days=90)
 
-    def features_checksum(select: str = ML_MARTS) -> tuple:
+    def features_checksum(select: str = ML_MARTS, exclude: str | None = None) -> tuple:
         os.environ["CRM_HOME"] = str(home)
         try:
-            build(as_of, select=select, extra_vars={"feature_dates": [feature_date.isoformat()]})
+            build(
+                as_of,
+                select=select,
+                exclude=exclude,
+                extra_vars={"feature_dates": [feature_date.isoformat()]},
+            )
         finally:
             del os.environ["CRM_HOME"]
         return query(
@@ -230,7 +235,9 @@ def test_features_for_a_date_do_not_change_when_later_rows_arrive(demo, tmp_path
             assert load_entity(entity).rows_loaded >= 1
     finally:
         del os.environ["CRM_HOME"]
-    after = features_checksum(select=f"+{ML_MARTS} stg_crm__customers")
+    # models only: the marts a run builds after these (dim_customers) are not rebuilt
+    # here, so a test reconciling them with the facts would compare two dates' data
+    after = features_checksum(select=f"+{ML_MARTS} stg_crm__customers", exclude="test_type:data")
     assert query(
         home, f"SELECT occupation FROM staging.stg_crm__customers WHERE customer_id = '{customer}'"
     ) == [("astronaut",)]

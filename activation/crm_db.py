@@ -40,14 +40,6 @@ VALUE_COLUMNS = (
 )
 
 
-def connection_url(settings) -> str | None:
-    """The configured CRM database URL (Airflow writes `postgres://`), or None."""
-    url = settings.crm_db_url
-    if url and url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    return url
-
-
 @dataclass(frozen=True)
 class Destination:
     url: str
@@ -320,7 +312,10 @@ def _write_chunk(cur, statement: str, records: list[tuple]) -> tuple[int, list[t
 
 
 def destination_from_config(config, settings) -> Destination | None:
-    url = connection_url(settings)
+    """Where the audiences go in the CRM database, or None when none is configured. An
+    Airflow connection's URI says `postgres://`, which libpq reads as it reads
+    `postgresql://`."""
+    url = settings.db_url
     if url is None:
         return None
     if not config.crm_db_schema or not config.crm_db_table:

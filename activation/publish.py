@@ -16,15 +16,10 @@ import time
 from datetime import UTC, date, datetime
 
 from activation import crm_db
+from activation.assemble import build_release, remember_groups
 from activation.config import ActivationConfig, load_config
-from activation.release import (
-    RELEASE_COLUMNS,
-    Release,
-    build_release,
-    ensure_tables,
-    remember_groups,
-    write_release,
-)
+from activation.release import RELEASE_COLUMNS, Release, ensure_tables
+from activation.release_files import write_release
 
 
 def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:

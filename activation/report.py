@@ -259,7 +259,7 @@ def write_report(
 ) -> Path:
     """Gather what the page shows from the registry and the warehouse and write it to
     `reports/runs/<as-of>_<run id>.html`, then copy it to `reports/last_run.html`."""
-    from crm.runs import atomic_write, safe_name
+    from crm.files import atomic_write, safe_name
     from crm.settings import get_settings
     from crm.warehouse import session, table_exists
     from ml.registry import Registry

@@ -39,7 +39,8 @@ def main() -> None:
     from ml import features
     from ml.config import load_config
     from ml.score import score_offers
-    from ml.train import train_model, train_offers
+    from ml.train import train_model
+    from ml.train_offers import train_offers
 
     config = load_config()
     train_date, holdout_date = features.split_dates(as_of, config.horizon_days)

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crm.runs import fsync_path
+from crm.files import fsync_path
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier, quote_literal
 from crm.warehouse import session

@@ -8,14 +8,12 @@ explicitly. Each run writes one row to `audit.pipeline_runs` and a JSON summary 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from crm.errors import BadInputError
+from crm.files import atomic_write, safe_name
 from crm.settings import Settings, get_settings
 
 #: The earliest as-of date a run accepts (every DAG's start_date follows it).
@@ -120,22 +118,6 @@ def backfill_dates(first: date, last: date, reverse: bool = False) -> list[date]
         raise BadInputError(f"--to {last} is before --from {first}")
     dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return dates[::-1] if reverse else dates
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a run id or other user-provided label."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
-    return cleaned or "run"
-
-
-def folder_name(identifier: str) -> str:
-    """The folder of an id that may hold any character (an offer id from a CRM: `Travel
-    Insurance/2027`): the id itself when it is a plain name, else its safe form and a short
-    hash of the id, so that two ids never share a folder and none leaves its parent."""
-    name = safe_name(identifier)
-    if name == identifier:
-        return name
-    return f"{name}-{hashlib.sha256(identifier.encode()).hexdigest()[:8]}"
 
 
 def parse_timestamp(value: str | datetime) -> datetime:
@@ -291,115 +273,3 @@ def fail_run(run_id: str | None, settings: Settings | None = None) -> None:
             "WHERE run_id = ? AND status = 'running'",
             [_now(), run_id],
         )
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file, or a folder's entries (after a rename), to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def format_validation(validation: dict | None, name: str) -> list[str]:
-    """A checkpoint's result in a few lines: counts, then each warning's first line."""
-    if not validation:
-        return []
-    lines = [
-        "",
-        f"{name}: {validation['passed']} of {validation['expectations']} expectations met "
-        f"on {validation['suites']} batches, {len(validation['warnings'])} warning(s), "
-        f"{len(validation['critical_failed'])} critical",
-    ]
-    lines += [f"  warning: {w.splitlines()[0]}" for w in validation["warnings"][:10]]
-    return lines
-
-
-def format_summary(summary: dict) -> str:
-    """The run summary as a table for a terminal."""
-    lines = [
-        f"Run {summary['run_id']}  as of {summary['as_of']}  "
-        f"{summary['status']} in {summary['seconds']:.1f} s",
-        "",
-        f"{'entity':<27}{'read':>12}{'loaded':>12}{'quarantined':>13}"
-        f"{'batches new/skipped':>20}{'raw rows':>12}",
-    ]
-    totals = [0, 0, 0]
-    unchanged = 0
-    for entity, r in summary["ingest"].items():
-        totals[0] += r["rows_read"]
-        totals[1] += r["rows_loaded"]
-        totals[2] += r["rows_quarantined"]
-        unchanged += r.get("rows_unchanged", 0)
-        files = f"{r['files_loaded']}/{r['files_skipped']}"
-        lines.append(
-            f"{entity:<27}{r['rows_read']:>12,}{r['rows_loaded']:>12,}"
-            f"{r['rows_quarantined']:>13,}{files:>20}{r['raw_rows_total']:>12,}"
-        )
-    lines.append(f"{'total':<27}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>13,}")
-    if unchanged:
-        lines.append(
-            f"{unchanged:,} row(s) read again from the CRM database (overlap) were already "
-            "loaded and are not loaded twice"
-        )
-    reasons: dict[str, int] = {}
-    ignored = []
-    for entity, r in summary["ingest"].items():
-        for code, n in r["quarantined_by_reason"].items():
-            reasons[code] = reasons.get(code, 0) + n
-        if r["ignored_columns"]:
-            ignored.append(f"{entity}: {', '.join(r['ignored_columns'])}")
-    if reasons:
-        lines.append(
-            "quarantined by reason: "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
-            + "  (details: audit.quarantine)"
-        )
-    if ignored:
-        lines.append("columns not in the contract, ignored: " + "; ".join(ignored))
-    nulled = sum(r.get("rows_with_nulled_values", 0) for r in summary["ingest"].values())
-    if nulled:
-        lines.append(
-            f"{nulled:,} row(s) loaded with a contact field set to NULL: not one address or "
-            "number (details: audit.nulled_values)"
-        )
-    lines += format_validation(summary.get("validation"), "landing checkpoint")
-    d = summary["dbt"]
-    lines += [
-        "",
-        f"dbt: {d['models']} models built, {d['tests_passed']} tests passed, "
-        f"{d['tests_warned']} warned, {d['tests_failed']} failed",
-    ]
-    lines += [f"  warning: {w}" for w in d.get("warnings", [])[:10]]
-    clv = summary.get("clv")
-    if clv:
-        if clv.get("status") == "fitted":
-            lines.append(
-                f"CLV: BG/NBD + Gamma-Gamma fitted on {clv['customers']:,} buyers "
-                f"({clv['repeat_buyers']:,} repeat), model {clv['model_version']}"
-                + (" (reused: same purchases as this date's last fit)" if clv.get("reused") else "")
-            )
-        else:
-            lines.append(f"CLV: not fitted ({clv.get('reason')}); CLV columns are empty")
-    snapshot = summary.get("bi_snapshot") or {}
-    if snapshot.get("skipped"):
-        lines.append(f"BI snapshot not replaced: {snapshot['skipped']} (this run is a backfill)")
-    postgres = summary.get("postgres_marts") or {}
-    if postgres.get("dbt"):
-        lines.append(
-            f"PostgreSQL marts: {postgres['dbt']['models']} models, "
-            f"{postgres['dbt']['tests_passed']} tests passed (role crm_bi reads them)"
-        )
-    stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
-    lines += [f"time per stage: {stages}", ""]
-    lines += [f"{k:<10} {v}" for k, v in summary["outputs"].items()]
-    if summary.get("summary_file"):
-        lines.append(f"{'summary':<10} {summary['summary_file']}")
-    return "\n".join(lines)

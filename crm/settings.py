@@ -190,10 +190,6 @@ class Settings(BaseSettings):
 
     # -- derived
 
-    @property
-    def crm_db_url(self) -> str | None:
-        return self.db_url
-
     def personal_data_key_bytes(self) -> bytes:
         """The key of the personal-data hash: the setting, else this home's own key, made
         on first use (32 random bytes, readable by its owner only)."""

@@ -61,7 +61,7 @@ def activate_audiences():
         from crm.settings import get_settings
 
         settings = get_settings()
-        if not settings.crm_db_url:  # CRM_DB_URL wins; else the Airflow connection crm_db
+        if not settings.db_url:  # CRM_DB_URL wins; else the Airflow connection crm_db
             settings = settings.replace(db_url=connection_url("crm_db"))
         with fail_fast_on_bad_input():
             as_of = as_of_from_events(params, triggering_asset_events)

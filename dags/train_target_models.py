@@ -54,7 +54,7 @@ def train_target_models():
     def train_and_gate(built: dict, run_id=None, outlet_events=None) -> dict:
         from crm.runs import parse_date, write_report
         from crm.settings import get_settings
-        from ml.train import train_offers
+        from ml.train_offers import train_offers
 
         summary = train_offers(parse_date(built["as_of"]), run_id=run_id)
         write_report(get_settings(), "last_training", summary)

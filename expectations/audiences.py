@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
-from expectations.checkpoint import CRITICAL, Outcome, run_suite
+from expectations.checkpoint import run_suite
+from expectations.outcome import CRITICAL, Outcome
 
 CHECKPOINT = "audiences"
 #: Slack around the expected holdout share, beyond three binomial standard errors.

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from itertools import count
 from pathlib import Path
 
 import pandas as pd
 
-from crm.errors import BadInputError
-
-CRITICAL = "critical"
-WARNING = "warning"
-#: Example rows kept per failed expectation (in the table, the error and the report).
-EXAMPLES = 5
+from expectations.outcome import (
+    CRITICAL,
+    EXAMPLES,
+    CriticalExpectationFailed,
+    ExpectationError,
+    Outcome,
+)
+from expectations.report import write_page
 
 RESULT_COLUMNS = (
     "run_id",
@@ -41,45 +42,6 @@ RESULT_COLUMNS = (
     "examples",
     "validated_at",
 )
-
-
-class CriticalExpectationFailed(BadInputError):
-    """A critical expectation failed: the data is wrong, a retry cannot help."""
-
-
-class ExpectationError(RuntimeError):
-    """GX failed to evaluate an expectation (a bug or a type it cannot handle): retryable,
-    and never a verdict on the data."""
-
-
-@dataclass
-class Outcome:
-    """One expectation evaluated on one batch."""
-
-    checkpoint: str
-    suite: str
-    batch: str
-    expectation: str
-    column_name: str | None
-    description: str
-    severity: str
-    success: bool
-    observed: str
-    unexpected_count: int | None = None
-    unexpected_percent: float | None = None
-    examples: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def line(self) -> str:
-        where = f"{self.suite} [{self.batch}]"
-        text = f"{where}: expected {self.description}; observed {self.observed}"
-        if self.examples:
-            text += "\n    e.g. " + "\n         ".join(
-                json.dumps(e, default=str) for e in self.examples
-            )
-        return text
 
 
 _context = None
@@ -319,8 +281,6 @@ def conclude(
 ) -> dict:
     """Record the results (unless `recorded`), write the validation page, and stop on a
     critical failure; otherwise the summary (counts, warnings, the page)."""
-    from expectations.report import write_page
-
     if not recorded:
         record(con, run_id, as_of, checkpoint, outcomes)
     page = write_page(settings, checkpoint, run_id, as_of, outcomes)

@@ -29,15 +29,8 @@ import pandas as pd
 
 from crm.settings import Settings, get_settings
 from crm.warehouse import table_exists
-from expectations.checkpoint import (
-    CRITICAL,
-    WARNING,
-    CriticalExpectationFailed,
-    Outcome,
-    conclude,
-    record,
-    run_suite,
-)
+from expectations.checkpoint import conclude, record, run_suite
+from expectations.outcome import CRITICAL, WARNING, CriticalExpectationFailed, Outcome
 from ingest.contract import ENTITIES, LOAD_ORDER, Entity
 
 CHECKPOINT = "landing"
@@ -324,28 +317,6 @@ def _batch_rows(con, entity: Entity, batches: pd.DataFrame, tolerance) -> pd.Dat
         con.unregister("run_batches")
 
 
-def reject_batches(con, reasons: dict[str, tuple[list[str], str]]) -> None:
-    """Take the run's batches of each entity back out of raw and quarantine and mark them
-    rejected, all in one transaction: the marts never see them, and the next run checks
-    the same files again. `reasons`: entity -> (batch ids, reason)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for entity, (batch_ids, reason) in reasons.items():
-            ids = [list(batch_ids)]
-            listed = "IN (SELECT unnest(?::VARCHAR[]))"
-            con.execute(f"DELETE FROM raw.{entity} WHERE _batch_id {listed}", ids)
-            con.execute(f"DELETE FROM audit.quarantine WHERE batch_id {listed}", ids)
-            con.execute(
-                f"UPDATE audit.load_batches SET status = 'rejected', note = ? "
-                f"WHERE batch_id {listed}",
-                [reason[:2000], *ids],
-            )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-
-
 def dependants(entities: set[str]) -> list[str]:
     """Every entity whose rows may reference one of `entities`, directly or through another
     (their rows were checked against parents that are being taken out)."""
@@ -371,7 +342,7 @@ def validate_landing(
     """Run the landing checkpoint on the run's batches; record the results; reject and
     raise when a critical expectation failed. Returns the summary for the run report."""
     from crm.warehouse import session
-    from ingest.load import ensure_tables
+    from ingest.batches import ensure_tables, mark_validated, reject_batches
 
     settings = settings or get_settings()
     started = time.perf_counter()
@@ -437,16 +408,12 @@ def validate_landing(
                 reasons[child] = (ids, f"rejected with its parent entity's batches ({parents})")
         # the results first, then the rejection, then the page: a failure between them
         # leaves the rejection for the retry to find and report
+        # ingestion owns raw and the batch log: it takes out what the verdict turned down
+        # and marks what passed (no later run checks those again)
         record(con, run_id, as_of, CHECKPOINT, outcomes)
         reject_batches(con, reasons)
         rejected = {b for ids, _ in reasons.values() for b in ids}
-        passed = [b for b in checked if b not in rejected]
-        if passed:  # checked and kept: no later run checks them again
-            con.execute(
-                "UPDATE audit.load_batches SET status = 'validated' "
-                "WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))",
-                [passed],
-            )
+        mark_validated(con, [b for b in checked if b not in rejected])
         summary = conclude(con, settings, CHECKPOINT, run_id, as_of, outcomes, recorded=True)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from crm.html import STYLE, escape, table
-from expectations.checkpoint import CRITICAL, Outcome
+from expectations.outcome import CRITICAL, Outcome
 
 
 def render(checkpoint: str, run_id: str | None, as_of: date, outcomes: list[Outcome]) -> str:
@@ -52,7 +52,7 @@ def render(checkpoint: str, run_id: str | None, as_of: date, outcomes: list[Outc
 def write_page(
     settings, checkpoint: str, run_id: str | None, as_of: date, outcomes: list[Outcome]
 ) -> Path:
-    from crm.runs import atomic_write, safe_name
+    from crm.files import atomic_write, safe_name
 
     folder = settings.reports / "validation"
     folder.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,15 @@ from crm.errors import BadInputError, RetryableError
 from crm.settings import Settings
 from crm.sql import quote_identifier as _q
 from crm.warehouse import connect
+from ingest.batches import (
+    EntityLoadResult,
+    add_counts,
+    already_recorded,
+    batch_id_for,
+    commit_batch,
+    ensure_tables,
+)
+from ingest.checks import validate_batch
 from ingest.contract import Entity
 from ingest.files import (
     READ_TABLE,
@@ -55,15 +64,6 @@ from ingest.files import (
     checksum,
     drop_temp_tables,
     read_into_source_table,
-)
-from ingest.load import (
-    EntityLoadResult,
-    add_counts,
-    already_recorded,
-    batch_id_for,
-    commit_batch,
-    ensure_tables,
-    validate_batch,
 )
 from ingest.mapping import EntityMapping
 from ingest.personal import register_keyed_hash

@@ -138,7 +138,7 @@ def export(con, entity: str, out: Path, reason: str | None = None) -> dict:
 def resubmit(entity: str, file: Path, settings=None) -> dict:
     """Put a fixed file into `landing/<entity>/` for the next run, without the context
     columns `export` added. The next `crm run` loads it as a new delivery."""
-    from crm.runs import safe_name
+    from crm.files import safe_name
     from crm.settings import get_settings
     from crm.warehouse import session
 

@@ -140,8 +140,8 @@ class Registry:
         self.root = Path(root)
 
     def offer_dir(self, offer: str) -> Path:
-        """The offer's folder: its id, or a safe name derived from it (crm.runs.folder_name)."""
-        from crm.runs import folder_name
+        """The offer's folder: its id, or a safe name derived from it (crm.files.folder_name)."""
+        from crm.files import folder_name
 
         return self.root / folder_name(offer)
 

@@ -14,32 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-#: Test modules that share one expensive session home (tests/integration/conftest.py): each
-#: group runs in one xdist worker, so the home is built once and the two groups build theirs
-#: side by side on the two cores. (xdist's own `xdist_group` marker does not group anything
-#: under pytest 9: the node ids it rewrites are not the ones the scheduler sees.)
-SHARED_HOME_GROUPS = {
-    "test_activation.py": "demo",
-    "test_target_models.py": "demo",
-    "test_marts.py": "pipeline",
-    "test_pipeline.py": "pipeline",
-    "test_alerts.py": "pipeline",
-    "test_crm_source.py": "crm_source",
-}
-
-
-def pytest_xdist_make_scheduler(config, log):
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SharedHomeScheduling(LoadScopeScheduling):
-        """Whole groups for the modules above, single tests for everything else; the
-        biggest groups start first (xdist orders scopes by size)."""
-
-        def _split_scope(self, nodeid: str) -> str:
-            module = Path(nodeid.split("::", 1)[0]).name
-            return SHARED_HOME_GROUPS.get(module, nodeid)
-
-    return SharedHomeScheduling(config, log)
+#: the xdist scheduler that keeps a shared home's tests in one worker (tests/shared_home.py)
+pytest_plugins = ["tests.shared_home"]
 
 
 @pytest.fixture

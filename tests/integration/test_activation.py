@@ -19,7 +19,7 @@ import pytest
 from datagen import planted
 from tests.conftest import warehouse_query as query
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("demo")]
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -20,7 +20,7 @@ from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, copy_home
 from tests.integration.test_pipeline import scalar
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("pipeline")]
 
 
 class Inbox:

@@ -15,6 +15,8 @@ from tests.conftest import pg_query as sql
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, END, built_once
 
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("crm_source")]
+
 URL = PG_TEST_URL
 LATER = AS_OF + timedelta(days=7)
 

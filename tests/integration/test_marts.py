@@ -15,7 +15,7 @@ from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, EARLIER, copy_home
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("pipeline")]
 
 MARTS = (
     "dim_customers",

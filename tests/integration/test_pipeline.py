@@ -16,7 +16,7 @@ from tests.conftest import REPO
 from tests.conftest import warehouse_query as query
 from tests.integration.conftest import AS_OF, EARLIER
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("pipeline")]
 
 
 def scalar(home: Path, sql: str):

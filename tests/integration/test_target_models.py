@@ -15,7 +15,7 @@ from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_home("demo")]
 
 PREMIUM_SEGMENT = (
     "age between 20 and 30 and occupation = 'sales' "

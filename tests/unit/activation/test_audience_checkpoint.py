@@ -12,7 +12,7 @@ from activation.config import load_config
 from activation.publish import check_audiences, publish_audiences
 from crm.warehouse import session
 from expectations.audiences import holdout_bounds
-from expectations.checkpoint import CriticalExpectationFailed
+from expectations.outcome import CriticalExpectationFailed
 
 from .conftest import AS_OF, add_scored
 

@@ -13,10 +13,8 @@ import pytest
 
 from activation.crm_db import VALUE_COLUMNS, plan
 from activation.holdout import HOLDOUT, TARGET, assign_groups
-from activation.release import (
-    Release,
-    content_checksum,
-    diff_releases,
+from activation.release import Release, content_checksum, diff_releases
+from activation.release_files import (
     latest_release,
     offer_folder,
     point_latest,

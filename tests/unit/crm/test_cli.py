@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from crm.cli import DEMO_MARK, build_parser
+from crm.cli import build_parser
+from crm.cli.data import DEMO_MARK
 from tests.conftest import run_crm
 
 

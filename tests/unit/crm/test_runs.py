@@ -2,8 +2,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from crm.cli.format import format_summary
 from crm.errors import BadInputError
-from crm.runs import format_summary, parse_date, resolve_as_of, safe_name
+from crm.files import safe_name
+from crm.runs import parse_date, resolve_as_of
 
 
 def test_an_explicit_as_of_wins():

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from expectations.checkpoint import CriticalExpectationFailed
 from expectations.landing import validate_landing
+from expectations.outcome import CriticalExpectationFailed
 from ingest.contract import ENTITIES
 from ingest.load import load_entity
 from tests.conftest import warehouse_query as query

@@ -138,7 +138,7 @@ def test_a_load_killed_half_way_and_retried_leaves_no_duplicates_and_no_gaps(sou
         "faults.checkpoint = third\n"
         f"load_entity('transactions', run_id='run-1', source_url={URL!r})\n"
     )
-    env = {**os.environ, "CRM_FAULT_POINT": "ingest.load.before_commit"}
+    env = {**os.environ, "CRM_FAULT_POINT": "ingest.batches.before_commit"}
     killed = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=False)
     assert killed.returncode == -9
     committed = query(home, "SELECT count(*) FROM raw.transactions")[0][0]

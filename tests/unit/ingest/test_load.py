@@ -541,7 +541,7 @@ def test_a_load_killed_before_its_commit_leaves_nothing_and_the_retry_loads_once
         + "".join(f"T{i},C{1 + i % 2},2024-03-01,{i}.50\n" for i in range(500))
         + "T9,C7,2024-03-01,1.00\n",
     )
-    env = {**os.environ, "CRM_FAULT_POINT": "ingest.load.before_commit"}
+    env = {**os.environ, "CRM_FAULT_POINT": "ingest.batches.before_commit"}
     proc = subprocess.run([sys.executable, "-c", KILLED_LOAD], env=env)
     assert proc.returncode == -9  # SIGKILL inside the first load's transaction
     assert query(crm_home, "SELECT count(*) FROM audit.load_batches") == [(0,)]

@@ -58,7 +58,7 @@ def test_list_show_export_resubmit_and_the_next_load_takes_the_fixed_rows(crm_ho
 
 
 def test_every_reason_code_the_loader_writes_is_explained():
-    from ingest.load import REASON_CODES
+    from ingest.checks import REASON_CODES
 
     assert set(REASON_CODES) == set(quarantine.REASONS)
 

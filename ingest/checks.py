@@ -1,0 +1,315 @@
+"""The contract's row checks as set-based SQL: every source column cast to its contract
+type in the declared number format, each row's reasons to be held back (missing, bad type,
+bad value, out of range, future date, duplicate key, unknown reference), and the contact
+fields parsed. The result is a connection-local table that `ingest.batches.commit_batch`
+writes out; nothing here writes the warehouse.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import duckdb
+
+from crm.sql import quote_identifier as _q
+from crm.sql import quote_literal as _lit
+from ingest.contract import Column, Entity
+from ingest.files import (
+    SOURCE_TABLE,
+    drop_temp_tables,
+)
+from ingest.mapping import EntityMapping
+from ingest.personal import KEYED_HASH_FUNCTION, contact_problem_sql, parsed_contact_sql
+
+#: Reason codes, in the order a row's primary reason is picked when it has several.
+REASON_CODES = (
+    "unparseable",
+    "missing_required",
+    "bad_type",
+    "bad_value",
+    "out_of_range",
+    "future_date",
+    "duplicate_key",
+    "unknown_reference",
+)
+
+EARLIEST_DATE = "1900-01-01"
+CHECKED_TABLE = "_landing_checked"
+
+
+def ts_literal(value: datetime) -> str:
+    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _declared_number(text: str, decimal: str, thousands: str | None) -> str:
+    """SQL reading `text` as a number written in the declared format, as plain text with a
+    '.' decimal point; NULL when it does not fit (then the row is quarantined as bad_type).
+    Nothing is guessed: with a decimal comma and no thousands separator declared, "49.98"
+    is not a number (it would otherwise become 4998)."""
+    d, sign = re.escape(decimal), "[+-]?"
+    plain = f"{sign}[0-9]+({d}[0-9]+)?"
+    pattern = plain
+    if thousands:
+        t = re.escape(thousands)
+        pattern = f"{plain}|{sign}[0-9]{{1,3}}({t}[0-9]{{3}})+({d}[0-9]+)?"
+    digits = f"replace({text}, {_lit(thousands)}, '')" if thousands else text
+    if decimal != ".":
+        digits = f"replace({digits}, {_lit(decimal)}, '.')"
+    return f"CASE WHEN regexp_full_match({text}, {_lit(pattern)}) THEN {digits} END"
+
+
+def _typed_expr(col: Column, source_type: str, number_format: dict | None = None) -> str:
+    """SQL turning the source column into the contract type; NULL where it cannot.
+
+    Integers must be whole numbers (2.5 units is an error, not 3). Money is kept to the
+    cent, as the contract's DECIMAL(18,2) says. A CSV file's mapping may declare its number
+    format (`decimal_separator`, `thousands_separator`): "1.234,50" reads as 1234.50 with
+    "," and "."; a value that does not fit the declared format is NULL, never reinterpreted.
+    """
+    ref = _q(col.name)
+    source_type = source_type.upper()
+    text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
+    number_format = number_format or {}
+    decimal = str(number_format.get("decimal_separator", "."))
+    thousands = number_format.get("thousands_separator")
+    if col.type in ("money", "number", "integer") and source_type == "VARCHAR":
+        if decimal != "." or thousands:
+            text = _declared_number(text, decimal, str(thousands) if thousands else None)
+        if col.type == "integer":
+            number = f"TRY_CAST({text} AS DOUBLE)"
+            return f"CASE WHEN {number} = floor({number}) THEN TRY_CAST({number} AS BIGINT) END"
+    if (
+        col.type == "integer"
+        and source_type in ("DOUBLE", "FLOAT", "REAL")
+        or (col.type == "integer" and source_type.startswith("DECIMAL"))
+    ):
+        return f"CASE WHEN {ref} = floor({ref}) THEN TRY_CAST({ref} AS BIGINT) END"
+    if col.contact:
+        return parsed_contact_sql(col.contact, text)
+    if col.type == "text":
+        return text
+    if col.type == "timestamp":
+        if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+            return f"CAST({ref} AS TIMESTAMP)"
+        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if col.type == "date":
+        if source_type == "DATE" or source_type.startswith("TIMESTAMP"):
+            return f"CAST({ref} AS DATE)"
+        return f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
+    if col.type == "boolean":
+        if source_type == "BOOLEAN":
+            return ref
+        return (
+            f"CASE WHEN lower({text}) IN ('true', 't', 'yes', 'y', '1') THEN true "
+            f"WHEN lower({text}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
+        )
+    if source_type == "VARCHAR":
+        return f"TRY_CAST({text} AS {col.sql_type})"
+    return f"TRY_CAST({ref} AS {col.sql_type})"
+
+
+def _present_expr(col: Column, source_type: str) -> str:
+    """True when the file has a non-blank value for the column."""
+    if source_type.upper() != "VARCHAR":
+        return f"{_q(col.name)} IS NOT NULL"  # typed (Parquet, JSON): no text to trim
+    return f"nullif(trim({_q(col.name)}), '') IS NOT NULL"
+
+
+def _row_checks(
+    entity: Entity, col: Column, source_type: str, typed: str, loaded_at: str
+) -> list[tuple[str, str]]:
+    """(reason code, SQL yielding a message or NULL) for one column."""
+    name = col.name
+    present = _present_expr(col, source_type)
+    checks: list[tuple[str, str]] = []
+    if col.required or name in entity.key:
+        checks.append(
+            ("missing_required", f"CASE WHEN NOT ({present}) THEN '{name} is missing' END")
+        )
+    if col.type != "text":
+        checks.append(
+            (
+                "bad_type",
+                f"CASE WHEN {present} AND {typed} IS NULL THEN "
+                f"'{name} is not a valid {col.type}: ' || left(CAST({_q(name)} AS VARCHAR), 40) "
+                "END",
+            )
+        )
+    if col.allowed:
+        allowed = ", ".join(_lit(v) for v in col.allowed)
+        checks.append(
+            (
+                "bad_value",
+                f"CASE WHEN {typed} IS NOT NULL AND lower({typed}) NOT IN ({allowed}) THEN "
+                f"'{name} ''' || {typed} || ''' is not one of {', '.join(col.allowed)}' END",
+            )
+        )
+    if col.minimum is not None:
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} < {col.minimum} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is below {col.minimum:g}' END",
+            )
+        )
+    if col.maximum is not None:
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} > {col.maximum} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is above {col.maximum:,.0f}' END",
+            )
+        )
+    if col.type in ("timestamp", "date"):
+        checks.append(
+            (
+                "out_of_range",
+                f"CASE WHEN {typed} < DATE '{EARLIEST_DATE}' THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is before {EARLIEST_DATE}' END",
+            )
+        )
+    if col.not_future:
+        bound = f"CAST({loaded_at} AS DATE)" if col.type == "date" else loaded_at
+        checks.append(
+            (
+                "future_date",
+                f"CASE WHEN {typed} > {bound} THEN "
+                f"'{name} ' || CAST({typed} AS VARCHAR) || ' is in the future' END",
+            )
+        )
+    return checks
+
+
+def validate_batch(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    present: tuple[str, ...],
+    future_bound: datetime,
+    mapping: EntityMapping,
+) -> None:
+    """Build CHECKED_TABLE: typed contract columns plus `_reason_code` and `_reason`.
+
+    `future_bound` is the latest believable timestamp: the load time plus a tolerance for
+    clocks and time zones that are a little off.
+    """
+    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {SOURCE_TABLE}").fetchall()}
+    loaded_at_sql = ts_literal(future_bound)
+    typed: dict[str, str] = {}
+    checks: list[tuple[str, str]] = []
+    for col in entity.columns:
+        if col.name in present:
+            typed[col.name] = _typed_expr(col, source_types[col.name], mapping.csv)
+            checks += _row_checks(
+                entity, col, source_types[col.name], typed[col.name], loaded_at_sql
+            )
+        else:
+            typed[col.name] = f"CAST(NULL AS {col.sql_type})"
+    # Notes: a value set to NULL on a row that still loads (a contact field that is not
+    # one address or number), recorded in audit.nulled_values.
+    notes = [
+        contact_problem_sql(
+            col.contact,
+            col.name,
+            f"nullif(trim(CAST({_q(col.name)} AS VARCHAR)), '')",
+            typed[col.name],
+        )
+        for col in entity.columns
+        if col.contact and col.name in present
+    ]
+    for col in entity.derived_columns:
+        source = typed[col.derived_from]
+        typed[col.name] = (
+            f"{KEYED_HASH_FUNCTION}({source})"
+            if col.derived_from in present
+            else (f"CAST(NULL AS {col.sql_type})")
+        )
+    checks.sort(key=lambda c: REASON_CODES.index(c[0]))
+    # Each check is computed once, as a column _c<i> holding a message or NULL.
+    check_columns = "".join(f", {sql} AS _c{i}" for i, (_, sql) in enumerate(checks))
+    messages = ", ".join(f"_c{i}" for i in range(len(checks)))
+    reason = f"concat_ws('; ', {messages})" if checks else "''"
+    code = (
+        "coalesce("
+        + ", ".join(
+            f"CASE WHEN _c{i} IS NOT NULL THEN '{c}' END" for i, (c, _) in enumerate(checks)
+        )
+        + ")"
+        if checks
+        else "CAST(NULL AS VARCHAR)"
+    )
+    columns = ", ".join(f"{expr} AS {_q(name)}" for name, expr in typed.items())
+    names = ", ".join(_q(c) for c in typed)
+    note = f"concat_ws('; ', {', '.join(notes)})" if notes else "''"
+    names += ", _note"
+
+    # Keys repeated within the batch: the first copy loads, later copies are duplicates.
+    # A later *version* of a key (a different updated_at) is not a duplicate.
+    partition = ", ".join(_q(k) for k in entity.key)
+    if entity.version_column:
+        partition += f", {_q(entity.version_column)}"
+    key_text = " and ".join(entity.key)
+    dup_reason = (
+        f"'same {key_text}"
+        + (f" and {entity.version_column}" if entity.version_column else "")
+        + " as row ' || CAST(_first_row AS VARCHAR)"
+    )
+
+    reference_checks = []
+    for ref in entity.references:
+        parent_rows = con.execute(f"SELECT count(*) FROM raw.{ref.parent}").fetchone()[0]
+        if ref.column not in present or parent_rows == 0:
+            continue  # an absent parent entity is allowed; nothing to check against
+        reference_checks.append(
+            f"CASE WHEN t.{_q(ref.column)} IS NOT NULL AND NOT EXISTS ("
+            f"SELECT 1 FROM raw.{ref.parent} p WHERE p.{_q(ref.parent_column)} = t.{_q(ref.column)}"
+            f") THEN 'unknown {ref.column} ' || t.{_q(ref.column)} END"
+        )
+    ref_reason = (
+        ("concat_ws('; ', " + ", ".join(reference_checks) + ")") if reference_checks else "''"
+    )
+
+    con.execute(f"DROP TABLE IF EXISTS {CHECKED_TABLE}")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {CHECKED_TABLE} AS
+        WITH checked AS (
+            SELECT _row_number, {columns}{check_columns}, {note} AS _note FROM {SOURCE_TABLE}
+        ),
+        row_checked AS (
+            SELECT _row_number, {names}, {code} AS _reason_code, {reason} AS _reason
+            FROM checked
+        ),
+        ranked AS (
+            SELECT *,
+                   CASE WHEN _reason = '' THEN
+                       row_number() OVER (PARTITION BY {partition}, _reason = ''
+                                          ORDER BY _row_number) END AS _copy,
+                   CASE WHEN _reason = '' THEN
+                       min(_row_number) OVER (PARTITION BY {partition}, _reason = '') END
+                       AS _first_row
+            FROM row_checked
+        ),
+        deduplicated AS (
+            SELECT _row_number, {names},
+                   CASE WHEN _copy > 1 THEN 'duplicate_key' ELSE _reason_code END
+                       AS _reason_code,
+                   CASE WHEN _copy > 1 THEN {dup_reason} ELSE _reason END AS _reason
+            FROM ranked
+        ),
+        referenced AS (
+            SELECT t.*, CASE WHEN t._reason = '' THEN {ref_reason} ELSE '' END AS _ref_reason
+            FROM deduplicated AS t
+        )
+        SELECT _row_number, {names},
+               CASE WHEN _reason <> '' THEN _reason_code
+                    WHEN _ref_reason <> '' THEN 'unknown_reference' END AS _reason_code,
+               CASE WHEN _reason <> '' THEN _reason ELSE _ref_reason END AS _reason
+        FROM referenced
+        """
+    )
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {CHECKED_TABLE}")
+    drop_temp_tables(con)

@@ -1,0 +1,138 @@
+"""The weekly training job: for each offer, train a challenger on the time-based split
+(`ml.train`), gate it against the champion on the same holdout, and record the outcome in
+the registry and the warehouse. `ml.train` stays pure (frames in, a model out); the
+registry, the warehouse and the settings are touched here.
+"""
+
+from __future__ import annotations
+
+from crm.settings import get_settings
+from crm.warehouse import session
+from ml import features
+from ml.config import load_config
+from ml.evaluate import metrics
+from ml.registry import Registry, gate, load_model, save_model
+from ml.train import TrainingStopped, train_model
+from ml.warehouse import write_training_results
+
+
+def _upstream_failure(con, as_of) -> str | None:
+    """Why the warehouse cannot be trusted for `as_of`, if it cannot."""
+    row = con.execute(
+        "SELECT status FROM audit.pipeline_runs WHERE as_of = ? ORDER BY started_at DESC LIMIT 1",
+        [as_of],
+    ).fetchone()
+    if row is None:
+        return f"no pipeline run for {as_of} in audit.pipeline_runs"
+    if row[0] != "success":
+        return f"the last pipeline run for {as_of} is {row[0]}"
+    return None
+
+
+def train_offers(
+    as_of,
+    run_id: str | None = None,
+    settings=None,
+    config=None,
+    offers: list[str] | None = None,
+    check_upstream: bool = True,
+) -> dict:
+    """Train a challenger per offer on the time-based split, gate it against the champion on
+    the same holdout, record everything in the registry and the warehouse.
+
+    `check_upstream=False` skips the check that the pipeline run for the date succeeded,
+    for benchmarks that build the warehouse with dbt directly."""
+    settings = settings or get_settings()
+    config = config or load_config()
+    registry = Registry(settings.models)
+    train_date, holdout_date = features.split_dates(as_of, config.horizon_days)
+    summary: dict = {
+        "as_of": str(as_of),
+        "train_date": str(train_date),
+        "holdout_date": str(holdout_date),
+        "offers": {},
+    }
+    with session(read_only=True, settings=settings) as con:
+        problem = _upstream_failure(con, as_of) if check_upstream else None
+        offer_ids = offers or features.offers(con)
+        if not problem:
+            # the features once per date; each offer only adds its labels
+            train_features = features.feature_frame(con, train_date, config)
+            holdout_features = features.feature_frame(con, holdout_date, config)
+            offer_labels = {
+                offer: (
+                    features.labels(con, train_date, offer),
+                    features.labels(con, holdout_date, offer),
+                )
+                for offer in offer_ids
+            }
+    for offer in offer_ids:
+        outcome: dict = {"champion_before": registry.champion(offer)}
+        summary["offers"][offer] = outcome
+        if problem:
+            outcome.update(status="stopped", reason=f"data quality: {problem}")
+            registry.record(offer, {"action": "stopped", "reason": outcome["reason"]})
+            continue
+        train = features.with_labels(train_features, offer_labels[offer][0])
+        holdout = features.with_labels(holdout_features, offer_labels[offer][1])
+        try:
+            model = train_model(
+                offer, train, train.adopted.to_numpy(), holdout, holdout.adopted.to_numpy(), config
+            )
+        except TrainingStopped as exc:
+            outcome.update(status="stopped", reason=str(exc))
+            registry.record(offer, {"action": "stopped", "reason": str(exc)})
+            continue
+        version_dir = save_model(
+            model,
+            registry.new_version_dir(offer),
+            {
+                "offer": offer,
+                "as_of": str(as_of),
+                "train_date": str(train_date),
+                "holdout_date": str(holdout_date),
+                "horizon_days": config.horizon_days,
+                "run_id": run_id,
+            },
+        )
+        champion_metrics = None
+        champion_dir = registry.champion_dir(offer)
+        if champion_dir is not None:
+            try:
+                old, old_meta = load_model(champion_dir)
+                columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
+                scores = old.predict_proba(holdout[columns])[:, 1]
+                champion_metrics = metrics(holdout.adopted.to_numpy(), scores)
+            except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
+                outcome["champion_unusable"] = f"{type(exc).__name__}: {exc}"
+        promoted, reason = gate(
+            model.holdout, champion_metrics, config.gate_metric, config.gate_tolerance
+        )
+        if "champion_unusable" in outcome:
+            promoted, reason = (
+                True,
+                f"the champion cannot be evaluated: {outcome['champion_unusable']}",
+            )
+        if promoted:
+            registry.promote(offer, version_dir.name, reason)
+        else:
+            registry.record(
+                offer, {"action": "rejected", "version": version_dir.name, "reason": reason}
+            )
+        outcome.update(
+            status="promoted" if promoted else "rejected",
+            reason=reason,
+            version=version_dir.name,
+            champion=registry.champion(offer),
+            holdout={k: model.holdout[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
+            champion_holdout=None
+            if champion_metrics is None
+            else {k: champion_metrics[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
+            logistic_lift_at_10=model.baselines["logistic_regression"]["lift_at_10"],
+            params=model.params,
+            top_rule=model.rules[0].words if model.rules else None,
+            rows=model.rows,
+            seconds=model.seconds,
+        )
+    write_training_results(registry, summary, settings)
+    return summary

@@ -45,6 +45,7 @@ def test_dags_load_without_errors(dagbag):
 
 def test_dag_ids_match_file_names_and_follow_the_house_rules(dagbag):
     from crm.alerts import RunFailureNotifier
+    from crm.runs import EARLIEST_AS_OF
 
     for dag_id, dag in dagbag.dags.items():
         assert Path(dag.fileloc).stem == dag_id
@@ -52,6 +53,9 @@ def test_dag_ids_match_file_names_and_follow_the_house_rules(dagbag):
         assert dag.max_active_runs == 1
         assert dag.doc_md and dag.tags
         assert dag.start_date.tzinfo is not None
+        # every as-of date a run takes lies on or after it: Airflow marks a run dated
+        # before a DAG's start_date successful without running a task
+        assert dag.start_date.date() == EARLIEST_AS_OF, dag_id
         for task in dag.tasks:
             name = f"{dag_id}.{task.task_id}"
             assert task.retries >= 2, name

@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from crm.errors import CrmError, WarehouseLockedError
+from crm.files import atomic_copy
 from crm.settings import Settings, get_settings
 
 #: The models that need the CLV fit (written by ml/clv.py between the two dbt phases of a
@@ -133,11 +134,8 @@ def invocation_target(settings: Settings, name: str) -> Iterator[Path]:
     finally:
         shared.mkdir(parents=True, exist_ok=True)
         for artifact in SHARED_ARTIFACTS:
-            made = target / artifact
-            if made.exists():
-                tmp = shared / f".{artifact}.{target.name}"
-                shutil.copyfile(made, tmp)
-                tmp.replace(shared / artifact)
+            if (target / artifact).exists():
+                atomic_copy(target / artifact, shared / artifact)
         shutil.rmtree(target, ignore_errors=True)
 
 
@@ -277,8 +275,6 @@ def generate_docs(as_of: date, settings: Settings | None = None) -> dict:
         if code != 0 or not page.exists():
             raise DbtBuildError(f"dbt docs generate failed (exit {code}); log: {log_file}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(".index.html.tmp")
-        shutil.copyfile(page, tmp)
-        tmp.replace(target)
+        atomic_copy(page, target)
     stamp.write_text(fingerprint)
     return {"path": str(target), "seconds": round(time.perf_counter() - started, 3)}

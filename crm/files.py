@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 
@@ -38,3 +39,11 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy `source` over `target` so a reader sees the old file or the new one, whole (the
+    temporary name is the process's own, so two copies at once do not collide)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)

@@ -110,9 +110,10 @@ def export(con, entity: str, out: Path, reason: str | None = None) -> dict:
     lines = held[held["reason_code"] == "unparseable"]
     held = held[held["reason_code"] != "unparseable"]
     lines_file = out.with_name(out.stem + ".unparseable.txt") if len(lines) else None
+    rows_file = out if len(held) or lines_file is None else None  # an empty CSV says "none"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if len(held) or lines_file is None:
+        if rows_file is not None:
             records = [json.loads(raw) for raw in held["raw_row"]]
             frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
             frame[f"{CONTEXT_PREFIX}file"] = held["source_file"].to_numpy()
@@ -129,7 +130,7 @@ def export(con, entity: str, out: Path, reason: str | None = None) -> dict:
         raise CrmError(f"cannot write the export to {out}: {exc.strerror or exc}") from exc
     return {
         "rows": int(len(held)),
-        "file": str(out) if len(held) or lines_file is None else None,
+        "file": str(rows_file) if rows_file else None,
         "lines": int(len(lines)),
         "lines_file": str(lines_file) if lines_file else None,
     }
@@ -164,7 +165,8 @@ def resubmit(entity: str, file: Path, settings=None) -> dict:
         frame.to_csv(partial, index=False)
         partial.replace(target)
     except OSError as exc:
-        partial.unlink(missing_ok=True) if partial.parent.is_dir() else None
+        if partial.parent.is_dir():
+            partial.unlink(missing_ok=True)
         raise CrmError(
             f"cannot put the file into the landing folder {target.parent}: "
             f"{exc.strerror or exc}; it needs to be writable by this user (nothing was "

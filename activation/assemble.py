@@ -33,7 +33,7 @@ def build_release(
     root: Path,
 ) -> Release:
     """Select, suppress, split and diff one offer's list (reads the warehouse, and keeps the
-    new holdout assignments in `marts.campaign_audience_groups`)."""
+    new holdout assignments in `activation.campaign_audience_groups`)."""
     campaign_id = config.campaign_for(offer)
     frame = candidates(con, offer, campaign_id, as_of, config)
     suppressed = frame["suppressed_because"].notna()
@@ -43,7 +43,8 @@ def build_release(
     rows = frame[~suppressed].drop(columns=["suppressed_because"]).reset_index(drop=True)
     known = dict(
         con.execute(
-            'SELECT customer_id, "group" FROM marts.campaign_audience_groups WHERE campaign_id = ?',
+            'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
+            "WHERE campaign_id = ?",
             [campaign_id],
         ).fetchall()
     )
@@ -103,18 +104,22 @@ def remember_groups(con, release: Release) -> int:
     new["campaign_id"] = release.campaign_id
     con.register("release_groups", new)
     try:
-        before = con.execute("SELECT count(*) FROM marts.campaign_audience_groups").fetchall()[0][0]
+        before = con.execute("SELECT count(*) FROM activation.campaign_audience_groups").fetchall()[
+            0
+        ][0]
         con.execute(
             """
-            INSERT INTO marts.campaign_audience_groups
+            INSERT INTO activation.campaign_audience_groups
             SELECT n.campaign_id, n.customer_id, n."group", ?, ?
             FROM release_groups AS n
-            ANTI JOIN marts.campaign_audience_groups AS g
+            ANTI JOIN activation.campaign_audience_groups AS g
                 ON g.campaign_id = n.campaign_id AND g.customer_id = n.customer_id
             """,
             [release.as_of, release.release_id],
         )
-        after = con.execute("SELECT count(*) FROM marts.campaign_audience_groups").fetchall()[0][0]
+        after = con.execute("SELECT count(*) FROM activation.campaign_audience_groups").fetchall()[
+            0
+        ][0]
     finally:
         con.unregister("release_groups")
     return int(after - before)

@@ -2,7 +2,7 @@
 
 A customer's group comes from a hash of the campaign id and the customer id, so a re-run or
 a re-score puts everyone in the same group without any state; the warehouse still keeps
-each assignment (`marts.campaign_audience_groups`) so that a later change of the share
+each assignment (`activation.campaign_audience_groups`) so that a later change of the share
 never moves a customer who was already assigned.
 """
 

@@ -18,16 +18,17 @@ from datetime import UTC, date, datetime
 from activation import crm_db
 from activation.assemble import build_release, remember_groups
 from activation.config import ActivationConfig, load_config
-from activation.release import RELEASE_COLUMNS, Release, ensure_tables
+from activation.release import RELEASE_COLUMNS, Release
 from activation.release_files import write_release
+from crm.tables import ensure_activation
 
 
 def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:
-    """The release's rows into `marts.campaign_audiences` (masked contacts only), its diff
-    into `marts.campaign_audience_diffs` and its manifest into
-    `marts.campaign_audience_releases`, in one transaction; nothing if it is there already."""
+    """The release's rows into `activation.campaign_audiences` (masked contacts only), its diff
+    into `activation.campaign_audience_diffs` and its manifest into
+    `activation.campaign_audience_releases`, in one transaction; nothing if it is there already."""
     present = con.execute(
-        "SELECT count(*) FROM marts.campaign_audience_releases WHERE release_id = ?",
+        "SELECT count(*) FROM activation.campaign_audience_releases WHERE release_id = ?",
         [release.release_id],
     ).fetchall()[0][0]
     if present:
@@ -45,11 +46,11 @@ def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:
         con.execute("BEGIN TRANSACTION")
         remember_groups(con, release)
         con.execute(
-            "DELETE FROM marts.campaign_audiences WHERE release_id = ?", [release.release_id]
+            "DELETE FROM activation.campaign_audiences WHERE release_id = ?", [release.release_id]
         )
         con.execute(
             """
-            INSERT INTO marts.campaign_audiences
+            INSERT INTO activation.campaign_audiences
             SELECT ?, r.customer_id, r.offer_id, r.campaign_id, r.score, r.band, r.decile,
                    r.rule_id, r.rule, r."group", r.list_rank, r.expected_value,
                    r.model_version, r.as_of_date, d.email_masked, d.phone_masked, ?, ?, ?
@@ -64,11 +65,12 @@ def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:
             ],
         )
         con.execute(
-            "DELETE FROM marts.campaign_audience_diffs WHERE release_id = ?", [release.release_id]
+            "DELETE FROM activation.campaign_audience_diffs WHERE release_id = ?",
+            [release.release_id],
         )
         m = release.manifest
         con.execute(
-            "INSERT INTO marts.campaign_audience_releases VALUES "
+            "INSERT INTO activation.campaign_audience_releases VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 release.release_id,
@@ -88,7 +90,7 @@ def publish_to_warehouse(con, release: Release, run_id: str | None) -> dict:
         )
         con.execute(
             """
-            INSERT INTO marts.campaign_audience_diffs
+            INSERT INTO activation.campaign_audience_diffs
             SELECT release_id, previous_release_id, customer_id, change, old_band, new_band,
                    old_score, new_score, campaign_id, as_of_date
             FROM release_diff
@@ -150,7 +152,7 @@ def check_audiences(
 
     settings = settings or get_settings()
     with session(settings=settings) as con:
-        ensure_tables(con)
+        ensure_activation(con)
         _, summary = checked_releases(con, as_of, run_id, settings, config or load_config(), offers)
     return {"as_of": as_of.isoformat(), **summary}
 
@@ -186,7 +188,7 @@ def publish_audiences(
         else "not configured"
     )
     with session(settings=settings) as con:
-        ensure_tables(con)
+        ensure_activation(con)
         # every list is built and checked before the first file is written: a critical
         # failure on one offer stops the run with nothing of this run published
         released, summary["validation"] = checked_releases(

@@ -71,65 +71,6 @@ class Release:
         return self.manifest["release_id"]
 
 
-def ensure_tables(con) -> None:
-    """The warehouse tables activation keeps (created on first use)."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS marts.campaign_audience_groups (
-            campaign_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, "group" VARCHAR NOT NULL,
-            assigned_as_of DATE NOT NULL, assigned_release VARCHAR NOT NULL,
-            PRIMARY KEY (campaign_id, customer_id)
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS marts.campaign_audiences (
-            release_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, offer_id VARCHAR,
-            campaign_id VARCHAR, score DOUBLE, band VARCHAR, decile INTEGER, rule_id VARCHAR,
-            rule VARCHAR, "group" VARCHAR, list_rank BIGINT, expected_value DOUBLE,
-            model_version VARCHAR, as_of_date DATE, email_masked VARCHAR, phone_masked VARCHAR,
-            revision INTEGER, run_id VARCHAR, published_at TIMESTAMP
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS marts.campaign_audience_diffs (
-            release_id VARCHAR NOT NULL, previous_release_id VARCHAR, customer_id VARCHAR,
-            change VARCHAR, old_band VARCHAR, new_band VARCHAR, old_score DOUBLE,
-            new_score DOUBLE, campaign_id VARCHAR, as_of_date DATE
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS marts.campaign_audience_releases (
-            release_id VARCHAR PRIMARY KEY, campaign_id VARCHAR, offer_id VARCHAR,
-            as_of_date DATE, revision INTEGER, row_count BIGINT, target BIGINT, holdout BIGINT,
-            suppressed_total BIGINT, previous_release_id VARCHAR, run_id VARCHAR,
-            published_at TIMESTAMP, manifest VARCHAR
-        )
-        """
-    )
-    # the members of each campaign's newest release (latest as-of date, then revision); a
-    # release of no one leaves the campaign empty here, as in the files
-    con.execute(
-        """
-        CREATE OR REPLACE VIEW marts.campaign_audience_latest AS
-        SELECT a.*
-        FROM marts.campaign_audiences AS a
-        JOIN (
-            SELECT release_id FROM marts.campaign_audience_releases
-            QUALIFY row_number() OVER (
-                PARTITION BY campaign_id ORDER BY as_of_date DESC, revision DESC
-            ) = 1
-        ) AS newest USING (release_id)
-        """
-    )
-
-
 def content_checksum(rows: pd.DataFrame) -> str:
     """sha256 of the release's content columns, in customer order (run ids excluded)."""
     canonical = rows[CONTENT_COLUMNS].sort_values("customer_id").copy()

@@ -41,7 +41,7 @@ def same_day_holdouts(con, offer: str, as_of: date, config: ActivationConfig) ->
         campaign = config.campaign_for(str(other))
         known = dict(
             con.execute(
-                'SELECT customer_id, "group" FROM marts.campaign_audience_groups '
+                'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
                 "WHERE campaign_id = ?",
                 [campaign],
             ).fetchall()
@@ -68,8 +68,8 @@ def candidates(con, offer: str, campaign_id: str, as_of: date, config: Activatio
                 SELECT * FROM ml.offer_audiences WHERE as_of_date = $as_of AND offer_id = $offer
             ),
             adopted AS (
-                SELECT DISTINCT customer_id FROM intermediate.int_offer_adoptions_attributed
-                WHERE product_id = $offer AND adopted_at < $cutoff
+                SELECT DISTINCT customer_id FROM marts.fct_offer_adoptions
+                WHERE offer_id = $offer AND adopted_at < $cutoff
             ),
             opted_out AS (
                 SELECT customer_id FROM marts.dim_customers WHERE is_opted_out
@@ -83,7 +83,7 @@ def candidates(con, offer: str, campaign_id: str, as_of: date, config: Activatio
                   AND m.campaign_id <> $campaign
                 UNION
                 -- ... holdouts of our earlier releases of other campaigns, still protected
-                SELECT customer_id FROM marts.campaign_audiences
+                SELECT customer_id FROM activation.campaign_audiences
                 WHERE "group" = '{HOLDOUT}' AND campaign_id <> $campaign
                   AND as_of_date < $as_of AND as_of_date >= $protect_from
                 UNION

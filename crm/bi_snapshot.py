@@ -2,11 +2,11 @@
 
 DuckDB lets one process write a file or many read it, never both, so a BI tool cannot sit
 on the pipeline's own warehouse. After each successful run the marts are copied into a new
-DuckDB file next to the published one, which then replaces it with an atomic rename. A
-reader that opens `warehouse/bi/crm_marts.duckdb` gets either the previous snapshot or the new
-one, whole: a connection already open keeps reading the file it opened until it
-reconnects. The snapshot's `marts._snapshot` table says which run and as-of date it holds
-and how many rows each table has.
+DuckDB file next to the published one (with activation's releases, `activation.*`), which
+then replaces it with an atomic rename. A reader that opens `warehouse/bi/crm_marts.duckdb`
+gets either the previous snapshot or the new one, whole: a connection already open keeps
+reading the file it opened until it reconnects. The snapshot's `marts._snapshot` table says
+which run and as-of date it holds and how many rows each table has.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from crm.sql import quote_identifier, quote_literal
 from crm.warehouse import session
 
 SCHEMA = "marts"
+#: What the snapshot holds: the marts and activation's releases (`activation.*`).
+PUBLISHED_SCHEMAS = (SCHEMA, "activation")
 
 
 def snapshot_path(settings: Settings | None = None) -> Path:
@@ -48,7 +50,8 @@ def published_as_of(path: Path) -> str | None:
 def publish_snapshot(
     run_id: str, as_of: str, settings: Settings | None = None, republish: bool = False
 ) -> dict:
-    """Copy every table of the `marts` schema into a new file and swap it in.
+    """Copy every table and view of the published schemas into a new file, as tables, and
+    swap it in.
 
     A backfill (a run for a date earlier than the published one) does not replace the
     snapshot: BI keeps showing the latest date, unless `republish` (rolling BI back to this
@@ -73,25 +76,22 @@ def publish_snapshot(
     counts: dict[str, int] = {}
     try:
         with session(settings=settings) as con:
-            tables = [
-                row[0]
-                for row in con.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
-                    [SCHEMA],
-                ).fetchall()
-            ]
+            relations = con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                f"WHERE table_schema IN ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) "
+                "ORDER BY 1, 2",
+                list(PUBLISHED_SCHEMAS),
+            ).fetchall()
             con.execute(f"ATTACH {quote_literal(staging)} AS snapshot")
             try:
-                con.execute(f"CREATE SCHEMA snapshot.{SCHEMA}")
-                for table in tables:
-                    name = quote_identifier(table)
-                    con.execute(
-                        f"CREATE TABLE snapshot.{SCHEMA}.{name} AS SELECT * FROM {SCHEMA}.{name}"
-                    )
-                    counts[table] = con.execute(
-                        f"SELECT count(*) FROM snapshot.{SCHEMA}.{name}"
-                    ).fetchone()[0]
+                for schema in PUBLISHED_SCHEMAS:
+                    con.execute(f"CREATE SCHEMA snapshot.{schema}")
+                for schema, table in relations:
+                    name = f"{schema}.{quote_identifier(table)}"
+                    # a view is copied as a table: the snapshot stands on its own
+                    con.execute(f"CREATE TABLE snapshot.{name} AS SELECT * FROM {name}")
+                    key = table if schema == SCHEMA else f"{schema}.{table}"
+                    counts[key] = con.execute(f"SELECT count(*) FROM snapshot.{name}").fetchone()[0]
                 published_at = datetime.now(UTC).replace(tzinfo=None)
                 con.execute(
                     f"CREATE TABLE snapshot.{SCHEMA}._snapshot AS SELECT ? AS run_id, "

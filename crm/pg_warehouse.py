@@ -133,7 +133,7 @@ def grant_bi_reader(url: str | None = None, role: str = BI_ROLE) -> None:
             )
             cur.execute(
                 "SELECT nspname FROM pg_namespace WHERE nspname IN "
-                "('raw', 'staging', 'intermediate', 'ml', 'public')"
+                "('raw', 'staging', 'intermediate', 'features', 'ml', 'audit', 'public')"
             )
             for (schema,) in cur.fetchall():
                 cur.execute(f"REVOKE ALL ON SCHEMA {_q(schema)} FROM {_q(role)}")

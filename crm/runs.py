@@ -15,6 +15,7 @@ from pathlib import Path
 from crm.errors import BadInputError
 from crm.files import atomic_write, safe_name
 from crm.settings import Settings, get_settings
+from crm.tables import ensure_audit
 
 #: The earliest as-of date a run accepts (every DAG's start_date follows it).
 EARLIEST_AS_OF = date(1990, 1, 1)
@@ -129,22 +130,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _ensure_table(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS audit.pipeline_runs (
-            run_id VARCHAR NOT NULL,
-            as_of DATE NOT NULL,
-            status VARCHAR NOT NULL,
-            started_at TIMESTAMP NOT NULL,
-            finished_at TIMESTAMP,
-            summary VARCHAR
-        )
-        """
-    )
-
-
 def start_run(run_id: str, as_of: date, settings: Settings | None = None) -> dict:
     from crm.warehouse import session
 
@@ -152,7 +137,7 @@ def start_run(run_id: str, as_of: date, settings: Settings | None = None) -> dic
     settings.ensure_dirs()
     started = _now()
     with session(settings=settings) as con:
-        _ensure_table(con)
+        ensure_audit(con)
         con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run_id])
         # one pipeline run at a time writes a home (the writer pool, max_active_runs, the
         # home lock): a run still `running` now died without recording it (SIGKILL, a lost
@@ -244,7 +229,7 @@ def finish_run(
 
         # what the run produced, to compare two runs of a date (reruns, backfills)
         summary["marts"] = marts_fingerprint(con)
-        _ensure_table(con)
+        ensure_audit(con)
         con.execute(
             "UPDATE audit.pipeline_runs SET status = 'success', finished_at = ?, summary = ? "
             "WHERE run_id = ?",
@@ -267,7 +252,7 @@ def fail_run(run_id: str | None, settings: Settings | None = None) -> None:
     if not run_id:
         return
     with session(settings=settings or get_settings()) as con:
-        _ensure_table(con)
+        ensure_audit(con)
         con.execute(
             "UPDATE audit.pipeline_runs SET status = 'failed', finished_at = ? "
             "WHERE run_id = ? AND status = 'running'",

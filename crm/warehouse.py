@@ -109,10 +109,9 @@ def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str, where: str 
 
 
 def marts_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The fingerprint of every table dbt builds in `marts` (activation's own tables, which
-    keep every release, are left out): what a run produced, to compare two runs."""
+    """The fingerprint of every table and view dbt builds in `marts`: what a run produced,
+    to compare two runs."""
     tables = con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
-        "AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'campaign_audience%' ORDER BY 1"
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
     ).fetchall()
     return {t: table_fingerprint(con, f"marts.{t}") for (t,) in tables}

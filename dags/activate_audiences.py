@@ -5,7 +5,7 @@ After each scoring run (the `crm_audiences` asset) or on demand: turn every offe
 list into an audience release (suppression with counts per reason, a stable holdout group,
 a diff against the previous release), write it as an immutable folder under
 `CRM_HOME/audiences/<offer>/<as-of date>/` and move `latest` to it, then publish it to the
-warehouse (`marts.campaign_audiences`, `marts.campaign_audience_latest`) and, when a CRM
+warehouse (`activation.campaign_audiences`, `activation.campaign_audience_latest`) and, when a CRM
 database is configured (`CRM_DB_URL` or the connection `crm_db`), to its campaign audience
 table in one transaction. Finally the run report (`reports/last_run.html`).
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datagen.generator import GeneratedCRM
+from datagen.spec import GeneratedCRM
 
 #: entity -> [(class, expected reason code or None when the row is valid)]
 DIRTY_CLASSES: dict[str, list[tuple[str, str | None]]] = {

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datagen.generator import GeneratedCRM
+from datagen.spec import GeneratedCRM
 
 MANIFEST_NAME = "_generation.json"
 

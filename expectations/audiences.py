@@ -37,10 +37,11 @@ def remembered_groups(con, campaign_id: str, customers) -> tuple[int, int]:
     """How many of the customers the campaign has a group for, and how many are holdouts."""
     from crm.warehouse import table_exists
 
-    if not table_exists(con, "marts", "campaign_audience_groups"):
+    if not table_exists(con, "activation", "campaign_audience_groups"):
         return 0, 0
     frame = con.execute(
-        'SELECT customer_id, "group" FROM marts.campaign_audience_groups WHERE campaign_id = ?',
+        'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
+        "WHERE campaign_id = ?",
         [campaign_id],
     ).df()
     seen = frame[frame["customer_id"].isin(set(customers))]
@@ -56,10 +57,10 @@ def never_contact(con, offer: str, as_of: date) -> list[str]:
     if table_exists(con, "marts", "dim_customers"):
         sql = "SELECT customer_id FROM marts.dim_customers WHERE is_opted_out"
         found.update(r[0] for r in con.execute(sql).fetchall())
-    if table_exists(con, "intermediate", "int_offer_adoptions_attributed"):
+    if table_exists(con, "marts", "fct_offer_adoptions"):
         sql = (
-            "SELECT customer_id FROM intermediate.int_offer_adoptions_attributed "
-            "WHERE product_id = ? AND adopted_at < ?"
+            "SELECT customer_id FROM marts.fct_offer_adoptions "
+            "WHERE offer_id = ? AND adopted_at < ?"
         )
         found.update(r[0] for r in con.execute(sql, [offer, cutoff]).fetchall())
     return sorted(found)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from crm.tables import ensure_audit
 from expectations.outcome import (
     CRITICAL,
     EXAMPLES,
@@ -195,24 +196,9 @@ def run_suite(
     return outcomes
 
 
-def ensure_table(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS audit.validation_results (
-            run_id VARCHAR, as_of DATE, checkpoint VARCHAR NOT NULL, suite VARCHAR NOT NULL,
-            batch VARCHAR NOT NULL, expectation VARCHAR NOT NULL, column_name VARCHAR,
-            description VARCHAR, severity VARCHAR NOT NULL, success BOOLEAN NOT NULL,
-            observed VARCHAR, unexpected_count BIGINT, unexpected_percent DOUBLE,
-            examples VARCHAR, validated_at TIMESTAMP NOT NULL
-        )
-        """
-    )
-
-
 def record(con, run_id: str | None, as_of: date, checkpoint: str, outcomes: list[Outcome]):
     """Replace this run's results of the checkpoint (a retried task leaves one set)."""
-    ensure_table(con)
+    ensure_audit(con)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = pd.DataFrame(
         [

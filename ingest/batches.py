@@ -1,7 +1,7 @@
 """The batch log and the tables ingestion owns: `raw.<entity>`, `audit.load_batches`,
-`audit.quarantine`, `audit.nulled_values`. A checked batch is committed here in one
-transaction; a batch the landing checkpoint turned down is taken back out here too (the
-checkpoint gives its verdict, ingestion changes its own tables).
+`audit.quarantine`, `audit.nulled_values` (created in `crm/tables.py`). A checked batch is
+committed here in one transaction; a batch the landing checkpoint turned down is taken
+back out here too (the checkpoint gives its verdict, ingestion changes its own tables).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import duckdb
 from crm import faults
 from crm.sql import quote_identifier as _q
 from crm.sql import quote_literal as _lit
+from crm.tables import ensure_audit, ensure_raw
 from crm.warehouse import ensure_schemas
 from ingest.checks import CHECKED_TABLE, drop_work_tables, ts_literal
 from ingest.contract import ENTITIES, Entity
@@ -58,79 +59,17 @@ class EntityLoadResult:
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit tables if missing; add columns the contract gained since."""
     ensure_schemas(con)
-    for entity in ENTITIES.values():
-        columns = [(c.name, c.sql_type) for c in (*entity.columns, *entity.derived_columns)]
-        columns += list(METADATA_COLUMNS)
-        body = ", ".join(f"{_q(n)} {t}" for n, t in columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({body})")
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'raw' AND table_name = ?",
-                [entity.name],
-            ).fetchall()
-        }
-        for name, sql_type in columns:
-            if name not in existing:
-                con.execute(f"ALTER TABLE raw.{entity.name} ADD COLUMN {_q(name)} {sql_type}")
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS audit.load_batches (
-            batch_id VARCHAR PRIMARY KEY,
-            entity VARCHAR NOT NULL,
-            source_file VARCHAR NOT NULL,
-            file_format VARCHAR,
-            file_size BIGINT,
-            file_mtime_ns BIGINT,
-            checksum VARCHAR NOT NULL,
-            rows_read BIGINT NOT NULL,
-            rows_loaded BIGINT NOT NULL,
-            rows_quarantined BIGINT NOT NULL,
-            ignored_columns VARCHAR,
-            loaded_at TIMESTAMP NOT NULL,
-            run_id VARCHAR,
-            note VARCHAR
-        )
-        """
+    ensure_raw(
+        con,
+        {
+            entity.name: [
+                *((c.name, c.sql_type) for c in (*entity.columns, *entity.derived_columns)),
+                *METADATA_COLUMNS,
+            ]
+            for entity in ENTITIES.values()
+        },
     )
-    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS note VARCHAR")
-    # 'rejected' when the landing checkpoint (expectations/landing.py) took the batch back out
-    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS status VARCHAR")
-    # database extracts (ingest/database.py): which source, and the newest updated_at read
-    con.execute("ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS source_id VARCHAR")
-    con.execute(
-        "ALTER TABLE audit.load_batches ADD COLUMN IF NOT EXISTS source_watermark TIMESTAMP"
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS audit.quarantine (
-            entity VARCHAR NOT NULL,
-            batch_id VARCHAR NOT NULL,
-            source_file VARCHAR NOT NULL,
-            row_number BIGINT,
-            reason_code VARCHAR NOT NULL,
-            reason VARCHAR NOT NULL,
-            raw_row VARCHAR,
-            quarantined_at TIMESTAMP NOT NULL,
-            run_id VARCHAR
-        )
-        """
-    )
-    # values set to NULL on rows that loaded (a contact field that is not one address)
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS audit.nulled_values (
-            entity VARCHAR NOT NULL,
-            batch_id VARCHAR NOT NULL,
-            source_file VARCHAR NOT NULL,
-            row_number BIGINT NOT NULL,
-            reason VARCHAR NOT NULL,
-            nulled_at TIMESTAMP NOT NULL,
-            run_id VARCHAR
-        )
-        """
-    )
+    ensure_audit(con)
 
 
 def batch_id_for(file: LandingFile, digest: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from crm.errors import BadInputError, CrmError
+from crm.tables import ensure_audit
 
 #: Each reason code: what it means and what to do about it.
 REASONS = {
@@ -173,11 +174,7 @@ def resubmit(entity: str, file: Path, settings=None) -> dict:
             "resubmitted)"
         ) from exc
     with session(settings=settings) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS audit.quarantine_resubmissions (entity VARCHAR, "
-            "source VARCHAR, landing_file VARCHAR, rows BIGINT, resubmitted_at TIMESTAMP)"
-        )
+        ensure_audit(con)
         con.execute(
             "INSERT INTO audit.quarantine_resubmissions VALUES (?, ?, ?, ?, ?)",
             [entity, str(file), str(target), len(frame), datetime.now(UTC).replace(tzinfo=None)],

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from crm.settings import Settings, get_settings
+from crm.tables import ensure_ml
 
 #: Below this many repeat buyers the fit is not trusted and no values are written.
 MIN_REPEAT_BUYERS = 30
@@ -168,28 +169,6 @@ SUMMARY_SQL = """
 """
 
 
-def _ensure_tables(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS ml.customer_lifetime_values (
-            customer_id VARCHAR, as_of_date DATE, expected_purchases_90d DOUBLE,
-            probability_alive DOUBLE, expected_order_value DOUBLE, clv_12m DOUBLE,
-            model_version VARCHAR
-        )
-        """
-    )
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS ml.clv_fits (
-            as_of_date DATE, status VARCHAR, model_version VARCHAR, customers BIGINT,
-            repeat_buyers BIGINT, parameters VARCHAR, reason VARCHAR, fitted_at TIMESTAMP
-        )
-        """
-    )
-    con.execute("ALTER TABLE ml.clv_fits ADD COLUMN IF NOT EXISTS input_checksum VARCHAR")
-
-
 #: Change when the fit itself changes (priors, models, predictions): older fits are then
 #: never reused.
 FIT_VERSION = "1"
@@ -247,7 +226,7 @@ def update_customer_lifetime_values(as_of: date, settings: Settings | None = Non
     settings = settings or get_settings()
     started = time.perf_counter()
     with session(settings=settings) as con:
-        _ensure_tables(con)
+        ensure_ml(con)
         summary = con.execute(SUMMARY_SQL).df()
         checksum = input_checksum(summary)
         reused = _reusable_fit(con, as_of, checksum)

@@ -32,7 +32,7 @@ def offers(con) -> list[str]:
     return [
         r[0]
         for r in con.execute(
-            "SELECT product_id FROM staging.stg_crm__products WHERE is_offer ORDER BY 1"
+            "SELECT product_id FROM marts.dim_products WHERE is_offer ORDER BY 1"
         ).fetchall()
     ]
 
@@ -40,7 +40,7 @@ def offers(con) -> list[str]:
 def feature_frame(con, feature_date: date, config: ModelConfig) -> pd.DataFrame:
     """Features on `feature_date` of every customer known then."""
     frame = con.execute(
-        "SELECT * FROM marts.fct_customer_features WHERE as_of_date = ? ORDER BY customer_id",
+        "SELECT * FROM features.customer_features WHERE as_of_date = ? ORDER BY customer_id",
         [feature_date],
     ).df()
     return _typed(frame, config)
@@ -49,7 +49,7 @@ def feature_frame(con, feature_date: date, config: ModelConfig) -> pd.DataFrame:
 def labels(con, feature_date: date, offer: str) -> pd.DataFrame:
     """customer_id and adopted, for the customers eligible for `offer` on `feature_date`."""
     return con.execute(
-        "SELECT customer_id, adopted FROM marts.fct_offer_labels "
+        "SELECT customer_id, adopted FROM features.offer_labels "
         "WHERE as_of_date = ? AND offer_id = ?",
         [feature_date, offer],
     ).df()
@@ -71,8 +71,8 @@ def adopters(con, offer: str, as_of: date) -> set[str]:
     return {
         r[0]
         for r in con.execute(
-            "SELECT customer_id FROM intermediate.int_offer_adoptions_attributed "
-            "WHERE product_id = ? AND adopted_at < ?",
+            "SELECT customer_id FROM marts.fct_offer_adoptions "
+            "WHERE offer_id = ? AND adopted_at < ?",
             [offer, cutoff.to_pydatetime()],
         ).fetchall()
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crm.tables import ensure_ml
 from ml.evaluate import ranking
 
 BAND_NAMES = (">=90%", "50-90%", "5-50%", "<5%")
@@ -108,7 +109,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         margins = dict(
             con.execute(
                 "SELECT product_id, CAST(list_price - coalesce(unit_cost, 0) AS DOUBLE) FROM "
-                "staging.stg_crm__products WHERE is_offer"
+                "marts.dim_products WHERE is_offer"
             ).fetchall()
         )
         offer_ids = features.offers(con)
@@ -146,26 +147,7 @@ def _write_scores(scores, audiences, as_of, run_id, settings) -> None:
     from crm.warehouse import session
 
     with session(settings=settings) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-        con.execute(
-            """
-            CREATE TABLE IF NOT EXISTS ml.customer_scores (
-                customer_id VARCHAR, offer_id VARCHAR, score DOUBLE, band VARCHAR,
-                decile INTEGER, rule_id VARCHAR, rule VARCHAR, model_version VARCHAR,
-                as_of_date DATE, run_id VARCHAR
-            )
-            """
-        )
-        con.execute(
-            """
-            CREATE TABLE IF NOT EXISTS ml.offer_audiences (
-                customer_id VARCHAR, offer_id VARCHAR, score DOUBLE, band VARCHAR,
-                decile INTEGER, rule_id VARCHAR, rule VARCHAR, model_version VARCHAR,
-                list_rank BIGINT, expected_value DOUBLE, selected_by VARCHAR,
-                as_of_date DATE, run_id VARCHAR
-            )
-            """
-        )
+        ensure_ml(con)
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM ml.customer_scores WHERE as_of_date = ?", [as_of])
         con.execute("DELETE FROM ml.offer_audiences WHERE as_of_date = ?", [as_of])

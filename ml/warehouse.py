@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from crm.settings import Settings, get_settings
+from crm.tables import ensure_ml
 
 
 def _registry_frames(registry) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -93,10 +94,7 @@ def write_training_results(registry, summary: dict, settings: Settings | None = 
     settings = settings or get_settings()
     sync_registry_tables(registry, settings)
     with session(settings=settings) as con:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS ml.training_runs (as_of_date DATE, trained_at TIMESTAMP, "
-            "summary VARCHAR)"
-        )
+        ensure_ml(con)
         con.execute(
             "INSERT INTO ml.training_runs VALUES (?, now(), ?)",
             [summary["as_of"], json.dumps(summary, default=str)],

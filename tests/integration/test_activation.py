@@ -63,19 +63,20 @@ def test_crm_run_releases_every_scored_offer_to_files_and_the_warehouse(demo):
         assert manifest["row_count"] < 200 or 0.06 < share < 0.14
         warehouse = query(
             home,
-            f"SELECT count(*), count(DISTINCT release_id) FROM marts.campaign_audience_latest "
+            f"SELECT count(*), count(DISTINCT release_id) FROM activation.campaign_audience_latest "
             f"WHERE offer_id = '{offer}'",
         )
         assert warehouse == [(manifest["row_count"], 1 if manifest["row_count"] else 0)]
         assert query(
             home,
-            f"SELECT release_id, row_count FROM marts.campaign_audience_releases "
+            f"SELECT release_id, row_count FROM activation.campaign_audience_releases "
             f"WHERE offer_id = '{offer}'",
         ) == [(manifest["release_id"], manifest["row_count"])]
         # the warehouse holds masked contacts only; the files none unless configured
         assert not query(
             home,
-            "SELECT 1 FROM marts.campaign_audiences WHERE email_masked NOT LIKE '%***%' LIMIT 1",
+            "SELECT 1 FROM activation.campaign_audiences "
+            "WHERE email_masked NOT LIKE '%***%' LIMIT 1",
         )
         assert not {"email", "phone", "full_name"} & set(rows.columns)
         # the release is the cut list less the suppressed: no score from outside it
@@ -103,7 +104,7 @@ def fingerprints(home: Path, as_of) -> dict:
             "scores": table_fingerprint(con, "ml.customer_scores", where),
             "lists": table_fingerprint(con, "ml.offer_audiences", where),
             "releases": con.execute(
-                "SELECT offer_id, release_id FROM marts.campaign_audience_releases "
+                "SELECT offer_id, release_id FROM activation.campaign_audience_releases "
                 "WHERE as_of_date = ? ORDER BY 1, 2",
                 [as_of],
             ).fetchall(),

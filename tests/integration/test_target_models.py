@@ -70,7 +70,7 @@ def test_the_top_rule_is_the_planted_segment(demo, offer, segment, rate):
         f"SELECT count(*) FILTER (WHERE ({segment}) AND ({top['sql']})), "
         f"count(*) FILTER (WHERE ({segment}) AND NOT ({top['sql']})), "
         f"count(*) FILTER (WHERE NOT ({segment}) AND ({top['sql']})) "
-        f"FROM marts.fct_customer_features",
+        f"FROM features.customer_features",
     )[0]
     assert both / (both + planted_only) >= 0.8, "the rule covers the planted segment"
     assert both / (both + rule_only) >= 0.8, "and little else"
@@ -88,13 +88,13 @@ def test_scores_follow_the_rules_and_skip_the_ineligible(demo):
         )
         eligible = (
             f"NOT is_opted_out AND customer_id NOT IN (SELECT customer_id FROM "
-            f"intermediate.int_offer_adoptions_attributed WHERE product_id = '{offer}' "
+            f"marts.fct_offer_adoptions WHERE offer_id = '{offer}' "
             f"AND adopted_at < TIMESTAMP '{demo['as_of'] + timedelta(days=1)}')"
         )
         for rule in rules(home, offer):
             selected = query(
                 home,
-                f"SELECT count(*) FROM marts.fct_customer_features "
+                f"SELECT count(*) FROM features.customer_features "
                 f"WHERE {eligible} AND ({rule['sql']})",
             )[0][0]
             assert scored.get(rule["rule_id"], 0) == selected, rule["words"]
@@ -102,14 +102,14 @@ def test_scores_follow_the_rules_and_skip_the_ineligible(demo):
         opted_out = query(
             home,
             f"SELECT count(*) FROM ml.customer_scores AS s "
-            f"JOIN marts.fct_customer_features AS f USING (customer_id) "
+            f"JOIN features.customer_features AS f USING (customer_id) "
             f"WHERE s.offer_id = '{offer}' AND f.is_opted_out",
         )[0][0]
         adopters = query(
             home,
             f"SELECT count(*) FROM ml.customer_scores AS s "
-            f"JOIN intermediate.int_offer_adoptions_attributed AS a "
-            f"ON a.customer_id = s.customer_id AND a.product_id = s.offer_id "
+            f"JOIN marts.fct_offer_adoptions AS a "
+            f"ON a.customer_id = s.customer_id AND a.offer_id = s.offer_id "
             f"WHERE s.offer_id = '{offer}' AND a.adopted_at < {cutoff}",
         )[0][0]
         assert opted_out == 0 and adopters == 0
@@ -202,7 +202,7 @@ def test_features_for_a_date_do_not_change_when_later_rows_arrive(demo, tmp_path
         return query(
             home,
             "SELECT count(*), md5(string_agg(h, '' ORDER BY h)) FROM (SELECT "
-            "md5(CAST(f AS VARCHAR)) AS h FROM marts.fct_customer_features AS f)",
+            "md5(CAST(f AS VARCHAR)) AS h FROM features.customer_features AS f)",
         )[0]
 
     before = features_checksum()

@@ -11,7 +11,7 @@ AS_OF = date(2026, 6, 1)
 
 
 def _seed(con) -> None:
-    for schema in ("ml", "marts", "staging", "intermediate"):
+    for schema in ("ml", "marts", "staging", "features"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(
         """
@@ -26,11 +26,11 @@ def _seed(con) -> None:
         "as_of_date DATE)"
     )
     con.execute(
-        "CREATE TABLE intermediate.int_offer_adoptions_attributed (customer_id VARCHAR, "
-        "product_id VARCHAR, adopted_at TIMESTAMP, amount DOUBLE, campaign_id VARCHAR)"
+        "CREATE TABLE marts.fct_offer_adoptions (customer_id VARCHAR, "
+        "offer_id VARCHAR, adopted_at TIMESTAMP, amount DOUBLE, campaign_id VARCHAR)"
     )
     con.execute(
-        "CREATE TABLE marts.fct_customer_features (customer_id VARCHAR, as_of_date DATE, "
+        "CREATE TABLE features.customer_features (customer_id VARCHAR, as_of_date DATE, "
         "is_opted_out BOOLEAN)"
     )
     con.execute("CREATE TABLE staging.stg_crm__campaigns (campaign_id VARCHAR, status VARCHAR)")
@@ -77,7 +77,7 @@ def add_scored(con, offer: str, customers: list[str], as_of: date = AS_OF, score
                 [customer],
             )
         con.execute(
-            "INSERT INTO marts.fct_customer_features VALUES (?, ?, false)", [customer, as_of]
+            "INSERT INTO features.customer_features VALUES (?, ?, false)", [customer, as_of]
         )
 
 

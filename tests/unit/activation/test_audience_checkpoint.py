@@ -74,7 +74,9 @@ def test_a_bad_release_stops_publication_before_anything_is_written(
     assert expected in str(failure.value)
     assert not (home.audiences / "OFFER-A").exists()
     with session(read_only=True, settings=home) as con:
-        assert con.execute("SELECT count(*) FROM marts.campaign_audiences").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM activation.campaign_audiences").fetchall() == [
+            (0,)
+        ]
     failed = _results(home, "NOT success")
     assert failed and all(s == "critical" for _, _, s, _ in failed)
     assert any(expected in d for _, d, _, _ in failed)

@@ -31,7 +31,7 @@ def test_each_suppression_reason_is_counted_and_the_customer_left_out(home):
     with session(settings=home) as con:
         add_scored(con, "OFFER-A", CUSTOMERS)
         con.execute(
-            "INSERT INTO intermediate.int_offer_adoptions_attributed VALUES "
+            "INSERT INTO marts.fct_offer_adoptions VALUES "
             "('C001', 'OFFER-A', '2026-05-30 10:00', 10, NULL)"
         )
         # an unsubscribe known now counts, whatever the as-of date
@@ -99,10 +99,10 @@ def test_holdout_is_stable_across_reruns_and_rescoring_and_persisted(home):
     assert len(merged) == 150 and (merged.group_1 == merged.group_2).all()
     with session(read_only=True, settings=home) as con:
         kept = con.execute(
-            "SELECT count(*) FROM marts.campaign_audience_groups WHERE campaign_id = 'OFFER-A'"
+            "SELECT count(*) FROM activation.campaign_audience_groups WHERE campaign_id = 'OFFER-A'"
         ).fetchall()[0][0]
         latest = con.execute(
-            "SELECT DISTINCT as_of_date FROM marts.campaign_audience_latest"
+            "SELECT DISTINCT as_of_date FROM activation.campaign_audience_latest"
         ).fetchall()
     assert kept == 201
     assert latest == [(later,)]
@@ -130,7 +130,7 @@ def test_the_diff_says_who_was_added_removed_and_changed(home):
     assert changes["C005"] == "band_changed"
     with session(read_only=True, settings=home) as con:
         stored = con.execute(
-            "SELECT count(*) FROM marts.campaign_audience_diffs WHERE release_id = ?",
+            "SELECT count(*) FROM activation.campaign_audience_diffs WHERE release_id = ?",
             [summary["offers"]["OFFER-A"]["release_id"]],
         ).fetchall()[0][0]
     assert stored == len(diff)
@@ -214,7 +214,9 @@ def test_destinations_can_be_switched_off_without_touching_scoring(home):
     assert "warehouse" not in summary["offers"]["OFFER-A"]
     assert summary["offers"]["OFFER-A"]["files"]["written"] is True
     with session(read_only=True, settings=home) as con:
-        assert con.execute("SELECT count(*) FROM marts.campaign_audiences").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM activation.campaign_audiences").fetchall() == [
+            (0,)
+        ]
 
 
 def test_an_offer_scored_with_an_empty_list_gets_an_empty_release(home):
@@ -231,11 +233,11 @@ def test_an_offer_scored_with_an_empty_list_gets_an_empty_release(home):
     assert os.readlink(home.audiences / "OFFER-A" / "latest") == later.isoformat()
     assert pd.read_parquet(home.audiences / "OFFER-A" / "latest" / "audience.parquet").empty
     with session(read_only=True, settings=home) as con:
-        assert con.execute("SELECT count(*) FROM marts.campaign_audience_latest").fetchall() == [
-            (0,)
-        ]
+        assert con.execute(
+            "SELECT count(*) FROM activation.campaign_audience_latest"
+        ).fetchall() == [(0,)]
         releases = con.execute(
-            "SELECT as_of_date, row_count FROM marts.campaign_audience_releases ORDER BY 1"
+            "SELECT as_of_date, row_count FROM activation.campaign_audience_releases ORDER BY 1"
         ).fetchall()
     assert releases == [(AS_OF, 20), (later, 0)]
 
@@ -303,7 +305,7 @@ def test_a_disk_that_fills_up_during_an_export_leaves_the_previous_release_intac
     assert not [p for p in (small_disk / "OFFER-A").iterdir() if p.name.startswith(".tmp")]
     with session(read_only=True, settings=home) as con:  # the warehouse kept the first only
         assert con.execute(
-            "SELECT as_of_date FROM marts.campaign_audience_releases"
+            "SELECT as_of_date FROM activation.campaign_audience_releases"
         ).fetchall() == [(AS_OF,)]
     # space freed: the retry publishes the new release
     (small_disk / "filler").unlink()

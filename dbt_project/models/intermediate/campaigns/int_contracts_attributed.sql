@@ -10,12 +10,12 @@ contracts as (
 ),
 
 opportunities as (
-    select opportunity_id, source_campaign_id from {{ ref('fct_opportunities') }}
+    select opportunity_id, campaign_id as source_campaign_id from {{ ref('stg_crm__opportunities') }}
 ),
 
 touches as (
     select customer_id, campaign_id, occurred_at
-    from {{ ref('fct_interactions') }}
+    from {{ ref('int_interactions_flagged') }}
     where is_campaign_touch
 ),
 

@@ -14,7 +14,7 @@ adoptions as (
             row_number() over (
                 partition by customer_id, product_id order by occurred_at, transaction_id
             ) as purchase_number
-        from {{ ref('fct_transactions') }}
+        from {{ ref('int_transactions_enriched') }}
         where is_completed and is_offer_product
     ) as purchases
     where purchase_number = 1
@@ -22,7 +22,7 @@ adoptions as (
 
 touches as (
     select touches.customer_id, touches.campaign_id, touches.occurred_at, campaigns.offer_product_id
-    from {{ ref('fct_interactions') }} as touches
+    from {{ ref('int_interactions_flagged') }} as touches
     inner join {{ ref('stg_crm__campaigns') }} as campaigns
         on touches.campaign_id = campaigns.campaign_id
     where touches.is_campaign_touch

@@ -5,7 +5,7 @@ with
 
 completed as (
     select customer_id, occurred_at, occurred_date, amount
-    from {{ ref('fct_transactions') }}
+    from {{ ref('int_transactions_enriched') }}
     where is_completed
 ),
 

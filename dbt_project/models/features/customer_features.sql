@@ -3,7 +3,6 @@
     the end of T count, the customer record is the version current on T, a refund or
     cancellation recorded after T is not yet one, and an opportunity closed after T was
     still open. Built for the dates in the `feature_dates` var (see macros/features.sql). -#}
-{{ config(tags=['ml']) }}
 
 with
 

@@ -1,12 +1,11 @@
 {#- Labels for the target-customer models: for each offer and each feature date T whose
     horizon has passed by the as-of date, one row per customer in the feature mart on T who
     had not adopted the offer by T, with whether they adopted it in (T, T + horizon]. -#}
-{{ config(tags=['ml']) }}
 
 with
 
 features as (
-    select as_of_date, customer_id from {{ ref('fct_customer_features') }}
+    select as_of_date, customer_id from {{ ref('customer_features') }}
 ),
 
 offers as (

@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.shared_home("pipeline")]
 
 MARTS = (
     "dim_customers",
+    "dim_products",
     "fct_transactions",
     "fct_interactions",
     "fct_opportunities",
@@ -30,6 +31,7 @@ MARTS = (
     "fct_campaign_performance",
     "fct_campaign_roi_rollup",
     "fct_campaign_lift",
+    "fct_offer_adoptions",
 )
 
 

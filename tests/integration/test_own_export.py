@@ -67,5 +67,5 @@ def test_a_users_own_export_loads_through_the_mapping_file(tmp_path, monkeypatch
         "I1,K-1,2025-03-03 09:00,email,open\nI2,K-2,2025-03-04 09:00,web,visit\n"
     )
     load_entity("interactions")
-    build(as_of, select="fct_interactions")
+    build(as_of, select="int_interactions_flagged")  # the table behind the fct view
     assert scalar(home, "SELECT count(*) FROM marts.fct_interactions") == 2

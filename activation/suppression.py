@@ -76,11 +76,9 @@ def candidates(con, offer: str, campaign_id: str, as_of: date, config: Activatio
             ),
             other_holdouts AS (
                 -- control groups of other campaigns running in the CRM ...
-                SELECT m.customer_id
-                FROM staging.stg_crm__campaign_members AS m
-                JOIN staging.stg_crm__campaigns AS c USING (campaign_id)
-                WHERE m.member_group = 'control' AND c.status = 'running'
-                  AND m.campaign_id <> $campaign
+                SELECT customer_id FROM marts.fct_campaign_members
+                WHERE member_group = 'control' AND campaign_status = 'running'
+                  AND campaign_id <> $campaign
                 UNION
                 -- ... holdouts of our earlier releases of other campaigns, still protected
                 SELECT customer_id FROM activation.campaign_audiences
@@ -96,12 +94,8 @@ def candidates(con, offer: str, campaign_id: str, as_of: date, config: Activatio
                   AND campaign_id IS DISTINCT FROM $campaign
             ),
             contacts AS (
-                SELECT
-                    customer_id, full_name, email, phone,
-                    coalesce(regexp_full_match(trim(email), '[^@\\s]+@[^@\\s]+\\.[^@\\s]+'), false)
-                    OR coalesce(length(regexp_replace(phone, '[^0-9]', '', 'g')) >= 7, false)
-                        AS has_valid_contact
-                FROM staging.stg_crm__customers
+                SELECT customer_id, full_name, email, phone, has_valid_contact
+                FROM audiences.audience_contacts
             )
             SELECT
                 a.customer_id, a.offer_id, a.score, a.band, a.decile, a.rule_id, a.rule,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crm.airflow_cli import WRITER_POOL, WRITER_POOL_DESCRIPTION, airflow_executable
 from crm.airflow_record import failed_tasks, not_run
+from crm.airflow_run import RECORD_MARKER
 from crm.deployment import active_deployment
 from crm.errors import BadInputError, CrmError, RetryableError
 from crm.settings import Settings, get_settings
@@ -116,8 +117,9 @@ def run_dag(
 
 
 def _run_embedded(dag_id, as_of, conf, settings, echo) -> dict:
-    """`airflow dags test` with the embedded Airflow (SQLite metadata under CRM_HOME). The
-    logical date is 02:00 UTC on the day after the as-of date, as the schedule would give."""
+    """`airflow dags test` with the embedded Airflow (SQLite metadata under CRM_HOME), and
+    Airflow's record of the run, from one child process (crm/airflow_run.py). The logical
+    date is 02:00 UTC on the day after the as-of date, as the schedule would give."""
     ensure_airflow(settings)
     logical = datetime(as_of.year, as_of.month, as_of.day, 2, tzinfo=UTC) + timedelta(days=1)
     logs = settings.airflow_home / "logs" / "crm_run"
@@ -125,15 +127,16 @@ def _run_embedded(dag_id, as_of, conf, settings, echo) -> dict:
     since = datetime.now(UTC)
     log_path = logs / f"{as_of.isoformat()}_{dag_id}_{since:%Y%m%dT%H%M%S}.log"
     cmd = [
-        airflow_executable(),
-        "dags",
-        "test",
+        sys.executable,
+        "-m",
+        "crm.airflow_run",
         dag_id,
         logical.isoformat(),
-        "-c",
         json.dumps({"as_of": as_of.isoformat(), **conf}),
+        since.isoformat(),
     ]
     started = time.perf_counter()
+    record = None
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd,
@@ -144,11 +147,15 @@ def _run_embedded(dag_id, as_of, conf, settings, echo) -> dict:
             bufsize=1,
         )
         for line in proc.stdout:
+            if line.startswith(RECORD_MARKER):
+                record = json.loads(line[len(RECORD_MARKER) :])
+                continue
             log.write(line)
             if m := _TASK_END.search(line):  # progress for a person; decisions come below
                 echo(f"  {m.group(1):<36} ended at {time.perf_counter() - started:6.1f} s")
         code = proc.wait()
-    record = read_dag_run(dag_id, settings.child_env(), since=since)
+    if record is None:  # the child died before it could read the record: read it here
+        record = read_dag_run(dag_id, settings.child_env(), since=since)
     if record is None:
         raise PipelineFailed(
             f"the {dag_id} run for {as_of} never started (airflow exited {code})"

@@ -132,8 +132,8 @@ def grant_bi_reader(url: str | None = None, role: str = BI_ROLE) -> None:
                 f"ALTER DEFAULT PRIVILEGES IN SCHEMA marts GRANT SELECT ON TABLES TO {_q(role)}"
             )
             cur.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname IN "
-                "('raw', 'staging', 'intermediate', 'features', 'ml', 'audit', 'public')"
+                "SELECT nspname FROM pg_namespace WHERE nspname IN ('raw', 'staging', "
+                "'intermediate', 'features', 'audiences', 'ml', 'audit', 'public')"
             )
             for (schema,) in cur.fetchall():
                 cur.execute(f"REVOKE ALL ON SCHEMA {_q(schema)} FROM {_q(role)}")

@@ -20,3 +20,20 @@
          then {{ dbt.concat(["'***'", dbt.right(column, "3")]) }}
     end
 {%- endmacro %}
+
+{% macro has_valid_contact(email, phone) -%}
+    {#- A customer a release can reach: one e-mail address, or a number of 7 digits or
+        more. Ingestion already nulls anything else; rows loaded before it did are
+        checked here. -#}
+    {{ return(adapter.dispatch('has_valid_contact')(email, phone)) }}
+{%- endmacro %}
+
+{% macro default__has_valid_contact(email, phone) -%}
+    coalesce(trim({{ email }}) ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$', false)
+    or coalesce(length(regexp_replace({{ phone }}, '[^0-9]', '', 'g')) >= 7, false)
+{%- endmacro %}
+
+{% macro duckdb__has_valid_contact(email, phone) -%}
+    coalesce(regexp_full_match(trim({{ email }}), '[^@\s]+@[^@\s]+\.[^@\s]+'), false)
+    or coalesce(length(regexp_replace({{ phone }}, '[^0-9]', '', 'g')) >= 7, false)
+{%- endmacro %}

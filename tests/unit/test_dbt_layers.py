@@ -1,7 +1,7 @@
 """The dbt models read downwards only, checked on dbt's own graph (the manifest of `dbt
 parse`): staging reads sources, intermediate reads staging and intermediate (never a
-mart), marts read the layers below them, and the target-customer features read anything
-but are read by no mart."""
+mart), marts read the layers below them, and the target-customer features and the
+audience inputs read any layer below theirs and are read by no mart."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from crm.dbt import dbt_command
 from crm.settings import get_settings
 
 #: A model may read models of its own layer or a lower one.
-LAYERS = {"staging": 0, "intermediate": 1, "marts": 2, "features": 3}
+LAYERS = {"staging": 0, "intermediate": 1, "marts": 2, "features": 3, "audiences": 3}
 
 
 def layering_violations(manifest: dict) -> list[str]:

@@ -1,7 +1,7 @@
 """Who owns which table, checked on the source: dbt owns staging, intermediate and marts
 (no Python writes them), Python's own tables are created in `crm/tables.py` only, and the
-Python stages read marts (and the features built for them), with the two readers of lower
-layers named in `dbt_project/models/exposures.yml` and here."""
+Python stages read marts (and the features and audience inputs built for them), with the
+one reader of a lower layer named in `dbt_project/models/exposures.yml` and here."""
 
 from __future__ import annotations
 
@@ -13,15 +13,9 @@ from crm.settings import REPO_ROOT
 PACKAGES = ("crm", "ingest", "datagen", "expectations", "ml", "activation", "dags")
 
 #: Python that reads dbt's lower layers, and what: the CLV fit is part of the
-#: transformation (between the two dbt phases); the suppression rule reads the CRM's
-#: campaign membership and contact fields until it is a dbt model.
+#: transformation (between the two dbt phases) and reads the intermediate BTYD summary.
 LOWER_LAYER_READERS = {
     "ml/clv.py": {"intermediate.int_customers_purchases_summarised"},
-    "activation/suppression.py": {
-        "staging.stg_crm__campaign_members",
-        "staging.stg_crm__campaigns",
-        "staging.stg_crm__customers",
-    },
 }
 
 #: CREATE TABLE outside crm/tables.py: copies and other databases, not warehouse tables

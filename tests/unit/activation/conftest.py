@@ -11,7 +11,7 @@ AS_OF = date(2026, 6, 1)
 
 
 def _seed(con) -> None:
-    for schema in ("ml", "marts", "staging", "features"):
+    for schema in ("ml", "marts", "audiences", "features"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(
         """
@@ -33,18 +33,17 @@ def _seed(con) -> None:
         "CREATE TABLE features.customer_features (customer_id VARCHAR, as_of_date DATE, "
         "is_opted_out BOOLEAN)"
     )
-    con.execute("CREATE TABLE staging.stg_crm__campaigns (campaign_id VARCHAR, status VARCHAR)")
     con.execute(
-        "CREATE TABLE staging.stg_crm__campaign_members (campaign_id VARCHAR, "
-        "customer_id VARCHAR, member_group VARCHAR)"
+        "CREATE TABLE marts.fct_campaign_members (campaign_id VARCHAR, customer_id VARCHAR, "
+        "member_group VARCHAR, campaign_status VARCHAR)"
     )
     con.execute(
         "CREATE TABLE marts.fct_interactions (customer_id VARCHAR, occurred_at TIMESTAMP, "
         "is_campaign_touch BOOLEAN, campaign_id VARCHAR)"
     )
     con.execute(
-        "CREATE TABLE staging.stg_crm__customers (customer_id VARCHAR, full_name VARCHAR, "
-        "email VARCHAR, phone VARCHAR)"
+        "CREATE TABLE audiences.audience_contacts (customer_id VARCHAR, full_name VARCHAR, "
+        "email VARCHAR, phone VARCHAR, has_valid_contact BOOLEAN)"
     )
     con.execute(
         "CREATE TABLE marts.dim_customers (customer_id VARCHAR, email_masked VARCHAR, "
@@ -65,11 +64,12 @@ def add_scored(con, offer: str, customers: list[str], as_of: date = AS_OF, score
             "INSERT INTO ml.customer_scores VALUES (?, ?, ?, ?)", [customer, offer, score, as_of]
         )
         known = con.execute(
-            "SELECT count(*) FROM staging.stg_crm__customers WHERE customer_id = ?", [customer]
+            "SELECT count(*) FROM audiences.audience_contacts WHERE customer_id = ?", [customer]
         ).fetchall()[0][0]
         if not known:
             con.execute(
-                "INSERT INTO staging.stg_crm__customers VALUES (?, ?, ?, '+44 20 7946 0000')",
+                "INSERT INTO audiences.audience_contacts "
+                "VALUES (?, ?, ?, '+44 20 7946 0000', true)",
                 [customer, f"Name {customer}", f"{customer.lower()}@example.com"],
             )
             con.execute(

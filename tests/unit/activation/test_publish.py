@@ -36,27 +36,28 @@ def test_each_suppression_reason_is_counted_and_the_customer_left_out(home):
         )
         # an unsubscribe known now counts, whatever the as-of date
         con.execute("UPDATE marts.dim_customers SET is_opted_out = true WHERE customer_id = 'C002'")
-        con.execute("INSERT INTO staging.stg_crm__campaigns VALUES ('CMP9', 'running')")
-        con.execute("INSERT INTO staging.stg_crm__campaigns VALUES ('CMP8', 'completed')")
         con.execute(
-            "INSERT INTO staging.stg_crm__campaign_members VALUES ('CMP9', 'C003', 'control'), "
-            "('CMP8', 'C006', 'control'), ('CMP9', 'C007', 'target')"
+            "INSERT INTO marts.fct_campaign_members VALUES ('CMP9', 'C003', 'control', 'running'), "
+            "('CMP8', 'C006', 'control', 'completed'), ('CMP9', 'C007', 'target', 'running')"
         )
         con.execute(
             "INSERT INTO marts.fct_interactions VALUES ('C004', '2026-05-29 09:00', true, 'CMP9'), "
             "('C008', '2026-05-01 09:00', true, 'CMP9'), ('C009', '2026-05-31 09:00', false, NULL),"
             "('C011', '2026-05-31 09:00', true, 'OFFER-A')"
         )
+        # (which contact is valid is audience_contacts' rule, tested in dbt)
         con.execute(
-            "UPDATE staging.stg_crm__customers SET email = 'not-an-email', phone = '12' "
+            "UPDATE audiences.audience_contacts SET has_valid_contact = false "
             "WHERE customer_id IN ('C005', 'C001')"
         )
         # the campaign's own control group in the CRM does not keep its members out
-        con.execute("INSERT INTO staging.stg_crm__campaigns VALUES ('OFFER-A', 'running')")
         con.execute(
-            "INSERT INTO staging.stg_crm__campaign_members VALUES ('OFFER-A', 'C012', 'control')"
+            "INSERT INTO marts.fct_campaign_members "
+            "VALUES ('OFFER-A', 'C012', 'control', 'running')"
         )
-        con.execute("UPDATE staging.stg_crm__customers SET email = NULL WHERE customer_id = 'C010'")
+        con.execute(
+            "UPDATE audiences.audience_contacts SET email = NULL WHERE customer_id = 'C010'"
+        )
     summary = publish_audiences(AS_OF, run_id="r1", settings=home, config=_config())
     manifest = summary["offers"]["OFFER-A"]["manifest"]
     assert manifest["suppressed"] == {

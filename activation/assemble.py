@@ -35,7 +35,7 @@ def build_release(
     """Select, suppress, split and diff one offer's list (reads the warehouse, and keeps the
     new holdout assignments in `activation.campaign_audience_groups`)."""
     campaign_id = config.campaign_for(offer)
-    frame = candidates(con, offer, campaign_id, as_of, config)
+    frame = candidates(con, offer, as_of)
     suppressed = frame["suppressed_because"].notna()
     counts = {
         reason: int((frame["suppressed_because"] == reason).sum()) for reason in SUPPRESSION_REASONS

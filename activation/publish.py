@@ -20,6 +20,7 @@ from activation.assemble import build_release, remember_groups
 from activation.config import ActivationConfig, load_config
 from activation.release import RELEASE_COLUMNS, Release
 from activation.release_files import write_release
+from activation.suppression import write_rule_inputs
 from crm.tables import ensure_activation
 
 
@@ -130,6 +131,7 @@ def checked_releases(
     from expectations.audiences import CHECKPOINT, validate_release
     from expectations.checkpoint import conclude
 
+    write_rule_inputs(con, as_of, config)
     built = [
         build_release(con, offer, as_of, run_id, config, settings.audiences)
         for offer in offers or scored_offers(con, as_of)

@@ -1,19 +1,20 @@
-"""Who may be contacted: the suppression rule that takes a scored list to release candidates
-(opted out, complained, already an adopter, in another campaign's recent holdout, contacted
-too recently), as one query per offer, and the holdouts already drawn for the same day.
+"""Who may be contacted: the release candidates of a scored list, as the suppression rule
+gives them (the dbt view `audiences.audience_candidates`: already an adopter, opted out, in
+another campaign's holdout, contacted too recently, no valid contact), and what activation
+writes for the rule to read first (the campaign settings, the holdouts drawn that day).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pandas as pd
 
 from activation.config import ActivationConfig
 from activation.holdout import HOLDOUT, assign_groups
 
-#: Why a scored customer is left out of a release, in the order they are checked: a
-#: customer is counted under the first reason that applies.
+#: Why a scored customer is left out of a release, in the order the rule checks them
+#: (audience_candidates.sql): a customer is counted under the first reason that applies.
 SUPPRESSION_REASONS = (
     "already_adopted",
     "opted_out",
@@ -22,23 +23,45 @@ SUPPRESSION_REASONS = (
     "invalid_contact",
 )
 
+#: What a release takes from the rule's rows.
+CANDIDATE_COLUMNS = (
+    "customer_id",
+    "offer_id",
+    "score",
+    "band",
+    "decile",
+    "rule_id",
+    "rule",
+    "list_rank",
+    "expected_value",
+    "model_version",
+    "selected_by",
+    "full_name",
+    "email",
+    "phone",
+    "suppressed_because",
+)
 
-def _cutoff(as_of: date) -> datetime:
-    return datetime.combine(as_of + timedelta(days=1), datetime.min.time())
 
-
-def same_day_holdouts(con, offer: str, as_of: date, config: ActivationConfig) -> pd.DataFrame:
-    """Customers in the holdout other offers' lists of the same day would draw for them
-    (persisted assignment or hash): kept out of this offer's list, whatever order the
-    offers are released in, so no holdout is contacted by another campaign that day."""
-    others = con.execute(
-        "SELECT offer_id, customer_id FROM ml.offer_audiences "
-        "WHERE as_of_date = ? AND offer_id <> ?",
-        [as_of, offer],
+def write_rule_inputs(con, as_of: date, config: ActivationConfig) -> None:
+    """What the suppression rule (the dbt view `audiences.audience_candidates`) reads from
+    activation, for every offer scored on the date: which campaign it goes out as with the
+    two windows (`activation.campaign_settings`), and the holdout its list draws
+    (`activation.same_day_holdouts`: persisted assignment or hash), which the other
+    offers' lists of the day leave out, whatever order the offers are released in."""
+    lists = con.execute(
+        "SELECT offer_id, customer_id FROM ml.offer_audiences WHERE as_of_date = ?", [as_of]
     ).df()
+    if lists.empty:  # nothing scored that day: no list to release, no holdout drawn
+        con.execute("DELETE FROM activation.same_day_holdouts WHERE as_of_date = ?", [as_of])
+        return
+    settings = pd.DataFrame({"offer_id": sorted(lists["offer_id"].unique())})
+    settings["campaign_id"] = [config.campaign_for(str(o)) for o in settings["offer_id"]]
+    settings["cooling_off_days"] = config.cooling_off_days
+    settings["holdout_protect_days"] = config.holdout_protect_days
     held = []
-    for other, members in others.groupby("offer_id"):
-        campaign = config.campaign_for(str(other))
+    for offer, members in lists.groupby("offer_id"):
+        campaign = config.campaign_for(str(offer))
         known = dict(
             con.execute(
                 'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
@@ -47,81 +70,61 @@ def same_day_holdouts(con, offer: str, as_of: date, config: ActivationConfig) ->
             ).fetchall()
         )
         groups = assign_groups(campaign, members["customer_id"], config.holdout_share, known)
-        held.append(members["customer_id"][groups == HOLDOUT])
-    ids = pd.concat(held, ignore_index=True) if held else pd.Series([], dtype=object)
-    return pd.DataFrame({"customer_id": ids.astype(object)})
-
-
-def candidates(con, offer: str, campaign_id: str, as_of: date, config: ActivationConfig):
-    """The offer's scored list for the date with contact fields and, per customer, the
-    first suppression reason that applies (NULL: keep).
-
-    Opt-outs are read from the newest customer 360 (an unsubscribe known now counts even
-    for an earlier as-of date); the campaign's own control group and its own touches never
-    suppress its members."""
-    cutoff = _cutoff(as_of)
-    con.register("same_day_holdouts", same_day_holdouts(con, offer, as_of, config))
-    try:
-        frame = con.execute(
-            f"""
-            WITH audience AS (
-                SELECT * FROM ml.offer_audiences WHERE as_of_date = $as_of AND offer_id = $offer
-            ),
-            adopted AS (
-                SELECT DISTINCT customer_id FROM marts.fct_offer_adoptions
-                WHERE offer_id = $offer AND adopted_at < $cutoff
-            ),
-            opted_out AS (
-                SELECT customer_id FROM marts.dim_customers WHERE is_opted_out
-            ),
-            other_holdouts AS (
-                -- control groups of other campaigns running in the CRM ...
-                SELECT customer_id FROM marts.fct_campaign_members
-                WHERE member_group = 'control' AND campaign_status = 'running'
-                  AND campaign_id <> $campaign
-                UNION
-                -- ... holdouts of our earlier releases of other campaigns, still protected
-                SELECT customer_id FROM activation.campaign_audiences
-                WHERE "group" = '{HOLDOUT}' AND campaign_id <> $campaign
-                  AND as_of_date < $as_of AND as_of_date >= $protect_from
-                UNION
-                -- ... and the holdouts other offers' lists draw today
-                SELECT customer_id FROM same_day_holdouts
-            ),
-            touched AS (
-                SELECT DISTINCT customer_id FROM marts.fct_interactions
-                WHERE is_campaign_touch AND occurred_at >= $cool_from AND occurred_at < $cutoff
-                  AND campaign_id IS DISTINCT FROM $campaign
-            ),
-            contacts AS (
-                SELECT customer_id, full_name, email, phone, has_valid_contact
-                FROM audiences.audience_contacts
+        held.append(
+            pd.DataFrame(
+                {
+                    "offer_id": offer,
+                    "campaign_id": campaign,
+                    "customer_id": members["customer_id"][groups == HOLDOUT].astype(object),
+                }
             )
-            SELECT
-                a.customer_id, a.offer_id, a.score, a.band, a.decile, a.rule_id, a.rule,
-                a.list_rank, a.expected_value, a.model_version, a.selected_by,
-                c.full_name, c.email, c.phone,
-                CASE
-                    WHEN a.customer_id IN (SELECT customer_id FROM adopted) THEN 'already_adopted'
-                    WHEN a.customer_id IN (SELECT customer_id FROM opted_out) THEN 'opted_out'
-                    WHEN a.customer_id IN (SELECT customer_id FROM other_holdouts)
-                        THEN 'other_campaign_holdout'
-                    WHEN a.customer_id IN (SELECT customer_id FROM touched) THEN 'cooling_off'
-                    WHEN NOT coalesce(c.has_valid_contact, false) THEN 'invalid_contact'
-                END AS suppressed_because
-            FROM audience AS a
-            LEFT JOIN contacts AS c USING (customer_id)
-            ORDER BY a.list_rank
-            """,
-            {
-                "as_of": as_of,
-                "offer": offer,
-                "campaign": campaign_id,
-                "cutoff": cutoff,
-                "cool_from": cutoff - timedelta(days=config.cooling_off_days),
-                "protect_from": as_of - timedelta(days=config.holdout_protect_days),
-            },
-        ).df()
+        )
+    holdouts = pd.concat(held, ignore_index=True)
+    con.register("new_settings", settings)
+    con.register("new_holdouts", holdouts)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "DELETE FROM activation.campaign_settings "
+            "WHERE offer_id IN (SELECT offer_id FROM new_settings)"
+        )
+        con.execute(
+            "INSERT INTO activation.campaign_settings SELECT offer_id, campaign_id, "
+            "cooling_off_days, holdout_protect_days FROM new_settings"
+        )
+        con.execute("DELETE FROM activation.same_day_holdouts WHERE as_of_date = ?", [as_of])
+        con.execute(
+            "INSERT INTO activation.same_day_holdouts SELECT ?, offer_id, campaign_id, "
+            "customer_id FROM new_holdouts",
+            [as_of],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
     finally:
-        con.unregister("same_day_holdouts")
-    return frame
+        con.unregister("new_settings")
+        con.unregister("new_holdouts")
+
+
+def candidates(con, offer: str, as_of: date) -> pd.DataFrame:
+    """The offer's scored list for the date with contact fields and, per customer, the
+    first suppression reason that applies (NULL: keep), as the rule gives it
+    (`audiences.audience_candidates`, after `write_rule_inputs`)."""
+    from crm.errors import CrmError
+    from crm.warehouse import table_exists
+
+    if not table_exists(con, "audiences", "audience_candidates"):
+        raise CrmError(
+            "the suppression rule (audiences.audience_candidates) is not built in this "
+            "warehouse yet: run the pipeline (crm run) before publishing audiences"
+        )
+    return con.execute(
+        f"""
+        SELECT {", ".join(CANDIDATE_COLUMNS)}
+        FROM audiences.audience_candidates
+        WHERE as_of_date = ? AND offer_id = ?
+        ORDER BY list_rank
+        """,
+        [as_of, offer],
+    ).df()

@@ -181,6 +181,16 @@ def _invoke(
     return proc.returncode, output, log_file
 
 
+def ensure_sources(settings: Settings) -> None:
+    """The tables Python writes that models read (crm/tables.py), made before dbt opens
+    the warehouse: a view on a table that does not exist cannot be made."""
+    from crm.tables import ensure_dbt_sources
+    from crm.warehouse import session
+
+    with session(settings=settings) as con:
+        ensure_dbt_sources(con)
+
+
 def build(
     as_of: date,
     select: str | None = None,
@@ -196,6 +206,8 @@ def build(
     """
     settings = settings or get_settings()
     settings.ensure_dirs()
+    if settings.dbt_target == "duckdb":
+        ensure_sources(settings)
     command = ["build"]
     if select:
         command += ["--select", select]

@@ -145,7 +145,8 @@ def grant_bi_reader(url: str | None = None, role: str = BI_ROLE) -> None:
 
 def build_marts(as_of, settings=None) -> dict:
     """The marts on PostgreSQL for `as_of`: copy the sources over from the DuckDB
-    warehouse, `dbt build --target postgres` (the same models and tests), grant BI."""
+    warehouse, `dbt build --target postgres` (the same models and tests but the audience
+    inputs), grant BI."""
     import time
 
     from crm.dbt import build
@@ -159,7 +160,11 @@ def build_marts(as_of, settings=None) -> dict:
     finally:
         duck.close()
     synced = time.perf_counter()
-    result = build(as_of, settings=settings.replace(dbt_target="postgres"))
+    # the audience inputs are for activation, which reads the DuckDB warehouse; the
+    # suppression rule reads tables only Python writes there
+    result = build(
+        as_of, exclude="path:models/audiences", settings=settings.replace(dbt_target="postgres")
+    )
     grant_bi_reader()
     return {
         "sources": copied,

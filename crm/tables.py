@@ -12,11 +12,14 @@ file:
 - `ml`: CLV predictions and fits, scores, scored lists, training runs (the model registry's
   three tables, `ml.model_versions`, `ml.segment_rules` and `ml.model_gains`, are copies of
   the registry replaced whole by `ml/warehouse.py`);
-- `activation`: the audience releases, their members, diffs and holdout assignments.
+- `activation`: the audience releases, their members, diffs and holdout assignments, and
+  what the suppression rule reads from activation (campaign settings, same-day holdouts).
 
-dbt reads `ml.customer_lifetime_values` and the `activation` tables as sources
-(`models/staging/*/_*__sources.yml`). Tables outside the warehouse (the CRM database's
-audience tables, `activation/crm_db.py`) belong to their writers.
+dbt reads `ml.customer_lifetime_values`, `ml.offer_audiences` and the `activation` tables
+as sources (`models/staging/*/_*__sources.yml`); `ensure_dbt_sources` makes them before a
+dbt build, since a view that reads them cannot be made without them. Tables outside the
+warehouse (the CRM database's audience tables, `activation/crm_db.py`) belong to their
+writers.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Iterable, Mapping
 
 from crm.sql import quote_identifier
 
-#: Activation's tables, in the order a release writes them.
+#: Activation's release tables, in the order a release writes them.
 ACTIVATION_TABLES = (
     "campaign_audience_groups",
     "campaign_audiences",
@@ -238,6 +241,24 @@ def ensure_activation(con) -> None:
         )
         """
     )
+    # what the suppression rule (dbt: audience_candidates) reads besides the marts, both
+    # written by activation before a release reads the rule
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS activation.campaign_settings (
+            offer_id VARCHAR PRIMARY KEY, campaign_id VARCHAR NOT NULL,
+            cooling_off_days INTEGER NOT NULL, holdout_protect_days INTEGER NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS activation.same_day_holdouts (
+            as_of_date DATE NOT NULL, offer_id VARCHAR NOT NULL, campaign_id VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL
+        )
+        """
+    )
     _move_activation_out_of_marts(con)
     # the members of each campaign's newest release (latest as-of date, then revision); a
     # release of no one leaves the campaign empty here, as in the files
@@ -281,3 +302,10 @@ def _move_activation_out_of_marts(con) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def ensure_dbt_sources(con) -> None:
+    """The tables Python writes that dbt models read, made before a dbt build (a first
+    build on a new home comes before any of them was written)."""
+    ensure_ml(con)
+    ensure_activation(con)

@@ -140,13 +140,15 @@ def cmd_postgres_marts(args: argparse.Namespace) -> int:
 def cmd_dbt(args: argparse.Namespace) -> int:
     import subprocess
 
-    from crm.dbt import dbt_command
+    from crm.dbt import dbt_command, ensure_sources
 
     settings = get_settings()
     settings.ensure_dirs()
     dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
     if not dbt_args:
         raise UsageError("which dbt command? e.g. crm dbt -- build --select dim_customers")
+    if settings.dbt_target == "duckdb":
+        ensure_sources(settings)
     command = dbt_command(dbt_args, as_of_arg(args.as_of), settings)
     if "--vars" in dbt_args:  # the user's own vars replace the as_of var (the last two)
         command = command[:-2]

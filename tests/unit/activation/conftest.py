@@ -1,8 +1,10 @@
-"""A tiny warehouse (a real DuckDB file) with just the tables activation reads, so each
+"""A tiny warehouse (a real DuckDB file) with just the tables activation reads and the
+suppression rule dbt builds on them (the view audiences.audience_candidates), so each
 suppression reason and each publication step can be set up row by row."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import pytest
@@ -81,17 +83,38 @@ def add_scored(con, offer: str, customers: list[str], as_of: date = AS_OF, score
         )
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A CRM_HOME whose warehouse holds the seeded tables; yields the settings."""
-    monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))
+def _environment(monkeypatch, home) -> None:
+    monkeypatch.setenv("CRM_HOME", str(home))
     monkeypatch.delenv("CRM_DB_URL", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_CRM_DB", raising=False)
+    monkeypatch.delenv("CRM_DBT_TARGET", raising=False)
+
+
+@pytest.fixture(scope="session")
+def seeded_warehouse(tmp_path_factory):
+    """The seeded tables with the real suppression rule built on them by dbt, once per
+    session (a dbt build takes seconds); each test gets a copy of the file."""
+    from crm.dbt import build
     from crm.settings import get_settings
     from crm.warehouse import session
 
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _environment(monkeypatch, tmp_path_factory.mktemp("seeded") / "home")
+        settings = get_settings()
+        settings.ensure_dirs()
+        with session(settings=settings) as con:
+            _seed(con)
+        build(AS_OF, select="audience_candidates", settings=settings)
+    return settings.warehouse_path
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, seeded_warehouse):
+    """A CRM_HOME whose warehouse holds the seeded tables; yields the settings."""
+    _environment(monkeypatch, tmp_path / "home")
+    from crm.settings import get_settings
+
     settings = get_settings()
     settings.ensure_dirs()
-    with session(settings=settings) as con:
-        _seed(con)
+    shutil.copyfile(seeded_warehouse, settings.warehouse_path)
     return settings

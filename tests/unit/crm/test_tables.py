@@ -38,7 +38,12 @@ def test_releases_kept_in_marts_move_to_activation_with_their_holdouts(tmp_path)
     ensure_activation(con)  # a second time changes nothing
 
     assert _tables(con, "marts") == set()
-    assert _tables(con, "activation") == {*ACTIVATION_TABLES, "campaign_audience_latest"}
+    assert _tables(con, "activation") == {
+        *ACTIVATION_TABLES,
+        "campaign_audience_latest",
+        "campaign_settings",
+        "same_day_holdouts",
+    }
     assert con.execute(
         'SELECT customer_id, "group" FROM activation.campaign_audience_groups'
     ).fetchall() == [("C1", "holdout")]

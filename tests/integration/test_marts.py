@@ -31,6 +31,7 @@ MARTS = (
     "fct_campaign_performance",
     "fct_campaign_roi_rollup",
     "fct_campaign_lift",
+    "fct_campaign_members",
     "fct_offer_adoptions",
 )
 

@@ -20,11 +20,14 @@ from pathlib import Path
 from crm.files import fsync_path
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier, quote_literal
+from crm.tables import ACTIVATION_TABLES
 from crm.warehouse import session
 
 SCHEMA = "marts"
-#: What the snapshot holds: the marts and activation's releases (`activation.*`).
+#: What the snapshot holds: the marts and activation's releases (`activation.*`; not the
+#: inputs activation writes for the suppression rule).
 PUBLISHED_SCHEMAS = (SCHEMA, "activation")
+PUBLISHED_ACTIVATION = (*ACTIVATION_TABLES, "campaign_audience_latest")
 
 
 def snapshot_path(settings: Settings | None = None) -> Path:
@@ -76,12 +79,16 @@ def publish_snapshot(
     counts: dict[str, int] = {}
     try:
         with session(settings=settings) as con:
-            relations = con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                f"WHERE table_schema IN ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) "
-                "ORDER BY 1, 2",
-                list(PUBLISHED_SCHEMAS),
-            ).fetchall()
+            relations = [
+                (schema, table)
+                for schema, table in con.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables "
+                    f"WHERE table_schema IN ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) "
+                    "ORDER BY 1, 2",
+                    list(PUBLISHED_SCHEMAS),
+                ).fetchall()
+                if schema == SCHEMA or table in PUBLISHED_ACTIVATION
+            ]
             con.execute(f"ATTACH {quote_literal(staging)} AS snapshot")
             try:
                 for schema in PUBLISHED_SCHEMAS:

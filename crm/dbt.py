@@ -184,11 +184,22 @@ def _invoke(
 def ensure_sources(settings: Settings) -> None:
     """The tables Python writes that models read (crm/tables.py), made before dbt opens
     the warehouse: a view on a table that does not exist cannot be made."""
+    import duckdb
+
     from crm.tables import ensure_dbt_sources
     from crm.warehouse import session
 
-    with session(settings=settings) as con:
-        ensure_dbt_sources(con)
+    for attempt in range(3):
+        try:
+            with session(settings=settings) as con:
+                ensure_dbt_sources(con)
+            return
+        except duckdb.TransactionException:
+            # two builds of one process (threads) made the same table at the same moment:
+            # look again, the other one's table is there now
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
 
 
 def build(

@@ -103,7 +103,8 @@ seen, errors, checks = set(), [], 0
 def check(con):
     run_id, counts = con.execute("SELECT run_id, table_rows FROM marts._snapshot").fetchone()
     for table, rows in json.loads(counts).items():
-        got = con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
+        name = table if "." in table else f"marts.{table}"  # activation.* come qualified
+        got = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
         if got != rows:
             errors.append(f"{run_id} {table}: {got} != {rows}")
     return run_id

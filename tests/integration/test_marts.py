@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from crm.bi_snapshot import PUBLISHED_ACTIVATION
 from datagen import planted
 from tests.conftest import run_crm
 from tests.conftest import warehouse_query as query
@@ -172,7 +173,7 @@ def _text_values(db: Path) -> list[str]:
     try:
         columns = con.execute(
             "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = 'marts' AND data_type = 'VARCHAR'"
+            "WHERE table_schema IN ('marts', 'activation') AND data_type = 'VARCHAR'"
         ).fetchall()
         values = []
         for schema, table, column in columns:
@@ -230,7 +231,8 @@ def test_the_bi_snapshot_holds_the_runs_marts(pipeline):
         con.close()
     assert str(as_of) == AS_OF.isoformat()
     assert run_id == scalar(home, "SELECT run_id FROM audit.pipeline_runs")
-    assert set(json.loads(counts)) == set(MARTS)
+    # the marts, and activation's release tables (empty: this home ran no ML)
+    assert set(json.loads(counts)) == set(MARTS) | {f"activation.{t}" for t in PUBLISHED_ACTIVATION}
 
 
 def test_the_dbt_unit_tests_pass(pipeline, tmp_path, monkeypatch):

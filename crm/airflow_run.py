@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
         code = _exit_code(exit_)
     record = read_record(dag_id, since=datetime.fromisoformat(since))
     sys.stdout.flush()
-    sys.stdout.write(RECORD_MARKER + json.dumps(record, default=str) + "\n")
+    # on a line of its own, whatever Airflow printed last
+    sys.stdout.write("\n" + RECORD_MARKER + json.dumps(record, default=str) + "\n")
     sys.stdout.flush()
     return code
 

@@ -112,6 +112,27 @@ def dbt_command(
 SHARED_ARTIFACTS = ("run_results.json", "manifest.json", "partial_parse.msgpack")
 
 
+#: An invocation folder untouched this long belongs to a process that was killed (a build
+#: writes its logs and artifacts as it goes; tasks time out long before).
+STALE_INVOCATION_S = 24 * 3600.0
+
+
+def sweep_stale_invocations(root: Path, now: float | None = None) -> list[str]:
+    """Remove invocation folders left by killed processes (nothing written in them for
+    `STALE_INVOCATION_S`); returns their names."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in root.iterdir():
+        try:
+            newest = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.rglob("*"))])
+        except OSError:  # removed by its own process meanwhile
+            continue
+        if now - newest > STALE_INVOCATION_S:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
 @contextmanager
 def invocation_target(settings: Settings, name: str) -> Iterator[Path]:
     """A target folder of one dbt invocation's own, under `dbt/invocations/`.
@@ -125,6 +146,7 @@ def invocation_target(settings: Settings, name: str) -> Iterator[Path]:
     shared = settings.dbt_state_dir / "target"
     root = settings.dbt_state_dir / "invocations"
     root.mkdir(parents=True, exist_ok=True)
+    sweep_stale_invocations(root)
     target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
     cache = shared / "partial_parse.msgpack"
     if cache.exists():
@@ -194,9 +216,9 @@ def ensure_sources(settings: Settings) -> None:
             with session(settings=settings) as con:
                 ensure_dbt_sources(con)
             return
-        except duckdb.TransactionException:
-            # two builds of one process (threads) made the same table at the same moment:
-            # look again, the other one's table is there now
+        except (duckdb.TransactionException, duckdb.CatalogException):
+            # two builds of one process (threads) made or moved the same table at the same
+            # moment: look again, the other one's work is there now
             if attempt == 2:
                 raise
             time.sleep(0.2)

@@ -148,7 +148,10 @@ def _run_embedded(dag_id, as_of, conf, settings, echo) -> dict:
         )
         for line in proc.stdout:
             if line.startswith(RECORD_MARKER):
-                record = json.loads(line[len(RECORD_MARKER) :])
+                try:
+                    record = json.loads(line[len(RECORD_MARKER) :])
+                except json.JSONDecodeError:  # read it again below, from Airflow
+                    record = None
                 continue
             log.write(line)
             if m := _TASK_END.search(line):  # progress for a person; decisions come below

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 
 from crm.settings import Settings, get_settings
 from crm.sql import quote_identifier as _q
+from crm.tables import MOVED_OUT_OF_MARTS
 
 #: Rows per COPY chunk.
 CHUNK_ROWS = 500_000
@@ -126,6 +127,9 @@ def grant_bi_reader(url: str | None = None, role: str = BI_ROLE) -> None:
             database = cur.fetchall()[0][0]
             cur.execute(f"GRANT CONNECT ON DATABASE {_q(database)} TO {_q(role)}")
             cur.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            # what an older version built in marts and now builds elsewhere: not for BI
+            for name in MOVED_OUT_OF_MARTS:
+                cur.execute(f"DROP TABLE IF EXISTS marts.{_q(name)}")
             cur.execute(f"GRANT USAGE ON SCHEMA marts TO {_q(role)}")
             cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA marts TO {_q(role)}")
             cur.execute(

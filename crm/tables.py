@@ -304,8 +304,17 @@ def _move_activation_out_of_marts(con) -> None:
         raise
 
 
+#: Tables dbt once built in `marts` and now builds elsewhere (the target-customer features
+#: moved to `features`): left in `marts` they would go stale and reach BI, with the
+#: customers' demographics, through the snapshot and the PostgreSQL grant.
+MOVED_OUT_OF_MARTS = ("fct_customer_features", "fct_offer_labels")
+
+
 def ensure_dbt_sources(con) -> None:
     """The tables Python writes that dbt models read, made before a dbt build (a first
-    build on a new home comes before any of them was written)."""
+    build on a new home comes before any of them was written); tables an older version
+    left in `marts` are dropped."""
     ensure_ml(con)
     ensure_activation(con)
+    for name in MOVED_OUT_OF_MARTS:
+        con.execute(f"DROP TABLE IF EXISTS marts.{name}")

@@ -55,3 +55,22 @@ def test_two_builds_at_once_each_report_their_own_models(crm_home):
     # the last results and the parse cache are still where a person looks for them
     shared = settings.dbt_state_dir / "target"
     assert (shared / "run_results.json").exists() and (shared / "partial_parse.msgpack").exists()
+
+
+def test_folders_left_by_killed_invocations_are_swept(tmp_path):
+    import os
+
+    from crm.dbt import STALE_INVOCATION_S, sweep_stale_invocations
+
+    root = tmp_path / "invocations"
+    for name in ("build-killed", "build-running"):
+        (root / name).mkdir(parents=True)
+        (root / name / "dbt.log").write_text("...")
+    old = time.time() - STALE_INVOCATION_S - 60
+    for path in (root / "build-killed", root / "build-killed" / "dbt.log"):
+        os.utime(path, (old, old))
+    # a folder whose files are recent is still in use, however old the folder itself
+    os.utime(root / "build-running", (old, old))
+
+    assert sweep_stale_invocations(root) == ["build-killed"]
+    assert sorted(p.name for p in root.iterdir()) == ["build-running"]

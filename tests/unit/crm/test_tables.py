@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import duckdb
 
-from crm.tables import ACTIVATION_TABLES, ensure_activation, ensure_audit, ensure_ml
+from crm.tables import (
+    ACTIVATION_TABLES,
+    MOVED_OUT_OF_MARTS,
+    ensure_activation,
+    ensure_audit,
+    ensure_dbt_sources,
+    ensure_ml,
+)
 
 
 def _tables(con, schema: str) -> set[str]:
@@ -66,3 +73,14 @@ def test_every_schema_is_created_once_and_again_without_change(tmp_path):
         ensure_activation(con)
     assert "pipeline_runs" in _tables(con, "audit")
     assert {"customer_lifetime_values", "customer_scores", "offer_audiences"} <= _tables(con, "ml")
+
+
+def test_tables_an_older_version_built_in_marts_are_dropped_before_a_build(tmp_path):
+    """They would go stale and reach BI (the snapshot copies every table in marts)."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("CREATE SCHEMA marts")
+    for name in MOVED_OUT_OF_MARTS:
+        con.execute(f"CREATE TABLE marts.{name} AS SELECT 'C1' AS customer_id, 'female' AS gender")
+    con.execute("CREATE TABLE marts.dim_customers AS SELECT 'C1' AS customer_id")
+    ensure_dbt_sources(con)
+    assert _tables(con, "marts") == {"dim_customers"}

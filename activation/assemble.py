@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from activation.config import ActivationConfig
-from activation.holdout import HOLDOUT, TARGET, assign_groups
+from activation.holdout import HOLDOUT, TARGET, assign_groups, known_groups
 from activation.release import (
     DIFF_CHANGES,
     DIFF_COLUMNS,
@@ -41,13 +41,7 @@ def build_release(
         reason: int((frame["suppressed_because"] == reason).sum()) for reason in SUPPRESSION_REASONS
     }
     rows = frame[~suppressed].drop(columns=["suppressed_because"]).reset_index(drop=True)
-    known = dict(
-        con.execute(
-            'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
-            "WHERE campaign_id = ?",
-            [campaign_id],
-        ).fetchall()
-    )
+    known = known_groups(con, campaign_id)
     rows["group"] = assign_groups(campaign_id, rows["customer_id"], config.holdout_share, known)
     rows["campaign_id"] = campaign_id
     rows["as_of_date"] = as_of

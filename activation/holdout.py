@@ -21,6 +21,17 @@ def unit_hash(campaign_id: str, customer_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def known_groups(con, campaign_id: str) -> dict[str, str]:
+    """The campaign's persisted assignments (customer -> group), which win over the hash."""
+    return dict(
+        con.execute(
+            'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
+            "WHERE campaign_id = ?",
+            [campaign_id],
+        ).fetchall()
+    )
+
+
 def assign_groups(
     campaign_id: str, customer_ids, share: float, known: dict[str, str] | None = None
 ) -> np.ndarray:

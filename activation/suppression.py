@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 
 from activation.config import ActivationConfig
-from activation.holdout import HOLDOUT, assign_groups
+from activation.holdout import HOLDOUT, assign_groups, known_groups
 
 #: Why a scored customer is left out of a release, in the order the rule checks them
 #: (audience_candidates.sql): a customer is counted under the first reason that applies.
@@ -62,13 +62,7 @@ def write_rule_inputs(con, as_of: date, config: ActivationConfig) -> None:
     held = []
     for offer, members in lists.groupby("offer_id"):
         campaign = config.campaign_for(str(offer))
-        known = dict(
-            con.execute(
-                'SELECT customer_id, "group" FROM activation.campaign_audience_groups '
-                "WHERE campaign_id = ?",
-                [campaign],
-            ).fetchall()
-        )
+        known = known_groups(con, campaign)
         groups = assign_groups(campaign, members["customer_id"], config.holdout_share, known)
         held.append(
             pd.DataFrame(

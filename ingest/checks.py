@@ -19,13 +19,14 @@ from ingest.files import (
     SOURCE_TABLE,
     drop_temp_tables,
 )
-from ingest.mapping import EntityMapping
+from ingest.mapping import ANY_OTHER_VALUE, EntityMapping, match_key
 from ingest.personal import KEYED_HASH_FUNCTION, contact_problem_sql, parsed_contact_sql
 
 #: Reason codes, in the order a row's primary reason is picked when it has several.
 REASON_CODES = (
     "unparseable",
     "missing_required",
+    "unmapped_value",
     "bad_type",
     "bad_value",
     "out_of_range",
@@ -59,7 +60,98 @@ def _declared_number(text: str, decimal: str, thousands: str | None) -> str:
     return f"CASE WHEN regexp_full_match({text}, {_lit(pattern)}) THEN {digits} END"
 
 
-def _typed_expr(col: Column, source_type: str, number_format: dict | None = None) -> str:
+def _match_sql(text: str, values_match: str) -> str:
+    """SQL comparing a value the way `ingest.mapping.match_key` does."""
+    if values_match == "loose":
+        return f"lower(regexp_replace({text}, '\\s+', ' ', 'g'))"
+    return text
+
+
+def _target_keys(pairs: dict[str, str | None], values_match: str) -> str:
+    """The map's contract values as SQL literals, compared like its keys: a source value
+    that already is a contract value passes unmapped."""
+    targets = sorted({match_key(t, values_match) for t in pairs.values() if t is not None})
+    return ", ".join(_lit(t) for t in targets)
+
+
+def _mapped_text(text: str, pairs: dict[str, str | None], values_match: str) -> str:
+    """SQL for the contract value of a source value under the column's value map: a mapped
+    value becomes its target; a target value stays; any other value becomes the map's `*`
+    target when it has one, else stays (and `_unmapped_check` holds the row back)."""
+    key = _match_sql(text, values_match)
+    null = "CAST(NULL AS VARCHAR)"
+    whens = [
+        f"WHEN {key} = {_lit(source)} THEN {null if target is None else _lit(target)}"
+        for source, target in pairs.items()
+        if source != ANY_OTHER_VALUE
+    ]
+    targets = _target_keys(pairs, values_match)
+    if targets:
+        whens.append(f"WHEN {key} IN ({targets}) THEN {text}")
+    otherwise = text
+    default = pairs.get(ANY_OTHER_VALUE, ANY_OTHER_VALUE)
+    if default != ANY_OTHER_VALUE:  # `"*": "*"` keeps every other value as it is
+        otherwise = null if default is None else _lit(default)
+    if not whens:
+        return otherwise
+    return f"CASE {' '.join(whens)} ELSE {otherwise} END"
+
+
+def _unmapped_check(
+    name: str, text: str, pairs: dict, values_match: str, allowed: tuple[str, ...] | None
+) -> str | None:
+    """The `unmapped_value` message for a value its column's map does not name and that
+    is not already a contract value (one of the column's allowed values; for a column
+    without a list of them, one of the map's targets). None when the map says what
+    becomes of every other value (`*`)."""
+    if ANY_OTHER_VALUE in pairs:
+        return None
+    key = _match_sql(text, values_match)
+    keys = ", ".join(_lit(v) for v in sorted(pairs))
+    if allowed:
+        accepted = f" AND lower({text}) NOT IN ({', '.join(_lit(a.lower()) for a in allowed)})"
+    else:
+        targets = _target_keys(pairs, values_match)
+        accepted = f" AND {key} NOT IN ({targets})" if targets else ""
+    quoted = f"replace({text}, '''', '''''')"
+    return (
+        f"CASE WHEN {text} IS NOT NULL AND {key} NOT IN ({keys}){accepted} "
+        f"THEN '{name} value ''' || {quoted} || ''' is not in the value mapping' END"
+    )
+
+
+#: How `crm quarantine` finds each unmapped column and value in a reason text.
+UNMAPPED_VALUE_PATTERN = r"(\w+) value '((?:[^']|'')*)' is not in the value mapping"
+
+
+def _canonical_sql(text: str, allowed: tuple[str, ...]) -> str:
+    """An allowed value in its declared spelling whatever its case ('Won' is 'won';
+    '潜在客户跟踪' stays as it is); any other value unchanged, for the bad_value check."""
+    whens = " ".join(f"WHEN {_lit(a.lower())} THEN {_lit(a)}" for a in allowed)
+    return f"CASE lower({text}) {whens} ELSE {text} END"
+
+
+def _declared_time(text: str, kind: str, csv: dict) -> str | None:
+    """SQL reading a date or timestamp in the declared formats (`csv.date_format`,
+    `csv.timestamp_format`: strftime codes, the first that fits wins); None when none is
+    declared (then ISO 8601 is read). A timestamp column also takes the date formats
+    (midnight), a date column the timestamp formats (the day). Nothing is guessed:
+    03/04/2026 under '%d/%m/%Y' is the 3rd of April; under '%Y-%m-%d' it is no date."""
+    dates = list(csv.get("date_format") or [])
+    stamps = list(csv.get("timestamp_format") or [])
+    formats = stamps + dates if kind == "timestamp" else dates + stamps
+    if not formats:
+        return None
+    parsed = f"try_strptime({text}, [{', '.join(_lit(f) for f in formats)}])"
+    return f"CAST({parsed} AS {'TIMESTAMP' if kind == 'timestamp' else 'DATE'})"
+
+
+def _typed_expr(
+    col: Column,
+    source_type: str,
+    number_format: dict | None = None,
+    mapping: EntityMapping | None = None,
+) -> str:
     """SQL turning the source column into the contract type; NULL where it cannot.
 
     Integers must be whole numbers (2.5 units is an error, not 3). Money is kept to the
@@ -70,6 +162,14 @@ def _typed_expr(col: Column, source_type: str, number_format: dict | None = None
     ref = _q(col.name)
     source_type = source_type.upper()
     text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
+    if mapping and col.name in mapping.values:
+        text = _mapped_text(text, mapping.values[col.name], mapping.values_match)
+        if source_type != "VARCHAR":  # the map is on text: type it from there
+            ref, source_type = text, "VARCHAR"
+    if mapping and col.name in mapping.keys_from_names:
+        text = _match_sql(text, "loose")  # ingest.mapping.name_key
+    if col.allowed:
+        text = _canonical_sql(text, col.allowed)
     number_format = number_format or {}
     decimal = str(number_format.get("decimal_separator", "."))
     thousands = number_format.get("thousands_separator")
@@ -89,6 +189,10 @@ def _typed_expr(col: Column, source_type: str, number_format: dict | None = None
         return parsed_contact_sql(col.contact, text)
     if col.type == "text":
         return text
+    if col.type in ("timestamp", "date") and source_type == "VARCHAR":
+        declared = _declared_time(text, col.type, number_format)
+        if declared:
+            return declared
     if col.type == "timestamp":
         if source_type.startswith("TIMESTAMP") or source_type == "DATE":
             return f"CAST({ref} AS TIMESTAMP)"
@@ -117,7 +221,12 @@ def _present_expr(col: Column, source_type: str) -> str:
 
 
 def _row_checks(
-    entity: Entity, col: Column, source_type: str, typed: str, loaded_at: str
+    entity: Entity,
+    col: Column,
+    source_type: str,
+    typed: str,
+    loaded_at: str,
+    mapping: EntityMapping | None = None,
 ) -> list[tuple[str, str]]:
     """(reason code, SQL yielding a message or NULL) for one column."""
     name = col.name
@@ -127,6 +236,12 @@ def _row_checks(
         checks.append(
             ("missing_required", f"CASE WHEN NOT ({present}) THEN '{name} is missing' END")
         )
+    pairs = (mapping.values.get(name) if mapping else None) or {}
+    if pairs:
+        text = f"nullif(trim(CAST({_q(name)} AS VARCHAR)), '')"
+        unmapped = _unmapped_check(name, text, pairs, mapping.values_match, col.allowed)
+        if unmapped:
+            checks.append(("unmapped_value", unmapped))
     if col.type != "text":
         checks.append(
             (
@@ -136,12 +251,13 @@ def _row_checks(
                 "END",
             )
         )
-    if col.allowed:
+    # a value map's targets were checked against allowed; `"*": "*"` lets others through
+    if col.allowed and (not pairs or pairs.get(ANY_OTHER_VALUE, "") == ANY_OTHER_VALUE):
         allowed = ", ".join(_lit(v) for v in col.allowed)
         checks.append(
             (
                 "bad_value",
-                f"CASE WHEN {typed} IS NOT NULL AND lower({typed}) NOT IN ({allowed}) THEN "
+                f"CASE WHEN {typed} IS NOT NULL AND {typed} NOT IN ({allowed}) THEN "
                 f"'{name} ''' || {typed} || ''' is not one of {', '.join(col.allowed)}' END",
             )
         )
@@ -199,9 +315,9 @@ def validate_batch(
     checks: list[tuple[str, str]] = []
     for col in entity.columns:
         if col.name in present:
-            typed[col.name] = _typed_expr(col, source_types[col.name], mapping.csv)
+            typed[col.name] = _typed_expr(col, source_types[col.name], mapping.csv, mapping)
             checks += _row_checks(
-                entity, col, source_types[col.name], typed[col.name], loaded_at_sql
+                entity, col, source_types[col.name], typed[col.name], loaded_at_sql, mapping
             )
         else:
             typed[col.name] = f"CAST(NULL AS {col.sql_type})"

@@ -411,13 +411,13 @@ def read_into_source_table(
     by_name: dict[str, str] = {}
     for original in read_columns:
         name = normalise_name(original)
-        name = mapping.columns.get(name, name)
-        if name in by_name:
-            raise BadInputError(
-                f"{file.path}: columns {by_name[name]!r} and {original!r} both give "
-                f"{entity.name}.{name}"
-            )
-        by_name[name] = original
+        for target in mapping.columns.get(name, (name,)):  # one column may give several
+            if target in by_name:
+                raise BadInputError(
+                    f"{file.path}: columns {by_name[target]!r} and {original!r} both give "
+                    f"{entity.name}.{target}"
+                )
+            by_name[target] = original
 
     normalised = {normalise_name(c) for c in read_columns}
     missing_mapped = sorted(set(mapping.columns) - normalised)

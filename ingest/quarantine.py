@@ -28,6 +28,11 @@ REASONS = {
         "a value does not parse as the column's type (number, date, timestamp)",
         "correct the value; for a decimal comma set csv.decimal_separator in the mapping file",
     ),
+    "unmapped_value": (
+        "a value the column's value map (mapping file, values:) does not name",
+        "add it to the map (crm quarantine lists each one with its count), then resubmit: "
+        "crm quarantine export ENTITY --reason unmapped_value, crm quarantine resubmit",
+    ),
     "bad_value": (
         "a value is not one the contract allows (a status or channel outside the list)",
         "map it to an allowed value, or ask for the contract to be extended",
@@ -84,6 +89,29 @@ def summary(con) -> pd.DataFrame:
         ORDER BY entity, rows DESC
         """
     ).df()
+
+
+def unmapped_values(con) -> pd.DataFrame:
+    """Each value a value map did not name, per entity and column, with how many held-back
+    rows carry it: what to add to the mapping file's `values:` section."""
+    from ingest.checks import UNMAPPED_VALUE_PATTERN
+
+    if not _has_quarantine(con):
+        return pd.DataFrame(columns=["entity", "column_name", "value", "rows"])
+    found = con.execute(
+        "SELECT entity, unnest(regexp_extract_all(reason, $1, 1)) AS column_name, "
+        "unnest(regexp_extract_all(reason, $1, 2)) AS quoted "
+        "FROM audit.quarantine WHERE reason LIKE '%is not in the value mapping%'",
+        [UNMAPPED_VALUE_PATTERN],
+    ).df()
+    found["value"] = found["quoted"].str.replace("''", "'", regex=False)
+    counted = found.groupby(["entity", "column_name", "value"]).size().rename("rows")
+    order = ["entity", "column_name", "rows", "value"]
+    return (
+        counted.reset_index()
+        .sort_values(order, ascending=[True, True, False, True])
+        .reset_index(drop=True)
+    )
 
 
 def rows(con, entity: str, reason: str | None = None, limit: int | None = 20) -> pd.DataFrame:

@@ -33,7 +33,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     with session(read_only=True, settings=settings) as con:
         if args.action == "list":
             table = quarantine.summary(con)
-            args.result = {"held_back": _records(table)}
+            unmapped = quarantine.unmapped_values(con)
+            args.result = {"held_back": _records(table), "unmapped_values": _records(unmapped)}
             if table.empty:
                 print("nothing is held back")
             for r in table.itertuples():
@@ -41,6 +42,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 print(f"{r.entity:<26} {r.reason_code:<18} {r.rows:>9,} rows in {r.files} file(s)")
                 print(f"    {meaning}; e.g. {r.example}")
                 print(f"    what to do: {todo}")
+            if not unmapped.empty:
+                print("\nvalues no value map names (add them to the mapping file, under values:)")
+                for r in unmapped.itertuples():
+                    print(f"  {r.entity}.{r.column_name:<24} {r.value!r:<30} {r.rows:>9,} rows")
             return 0
         if not args.entity:
             raise UsageError(f"which entity? crm quarantine {args.action} ENTITY")

@@ -205,16 +205,23 @@ def _invoke(
 
 def ensure_sources(settings: Settings) -> None:
     """The tables Python writes that models read (crm/tables.py), made before dbt opens
-    the warehouse: a view on a table that does not exist cannot be made."""
+    the warehouse: a view on a table that does not exist cannot be made. The sales
+    pipelines file is written as `raw.sales_pipeline_stages` here, so every build follows
+    the file as it is now (a broken file stops the build, naming the mistake)."""
     import duckdb
 
+    from crm import sales_pipelines
     from crm.tables import ensure_dbt_sources
     from crm.warehouse import session
 
+    pipelines = sales_pipelines.load(settings.pipelines_path)
     for attempt in range(3):
         try:
             with session(settings=settings) as con:
                 ensure_dbt_sources(con)
+                con.execute("BEGIN")
+                sales_pipelines.write_stages_table(con, pipelines)
+                con.execute("COMMIT")
             return
         except (duckdb.TransactionException, duckdb.CatalogException):
             # two builds of one process (threads) made or moved the same table at the same

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     mapping_file: Path | None = Field(
         None, description="The mapping file for your own exports (default: landing/mapping.yml)."
     )
+    pipelines_file: Path | None = Field(
+        None,
+        description="Your sales pipelines: stages in order and how deals close (default: "
+        "landing/pipelines.yml when present, else the built-in lead-to-won funnel).",
+    )
     # -- the operational CRM database as a source
     source_url: str | None = _secret(
         "The CRM database read as a source (postgresql://...); unset: the Airflow "
@@ -158,7 +163,7 @@ class Settings(BaseSettings):
         "A chat tool's incoming webhook: each failure is POSTed to it as JSON.", default=None
     )
 
-    @field_validator("home", "mapping_file")
+    @field_validator("home", "mapping_file", "pipelines_file")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -258,6 +263,15 @@ class Settings(BaseSettings):
     @property
     def mapping_path(self) -> Path:
         return self.mapping_file or self.landing / "mapping.yml"
+
+    @property
+    def pipelines_path(self) -> Path:
+        """The sales pipelines file in use: the setting, else landing/pipelines.yml when it
+        exists, else the built-in default (crm/sales_pipelines.yml)."""
+        if self.pipelines_file:
+            return self.pipelines_file
+        own = self.landing / "pipelines.yml"
+        return own if own.exists() else REPO_ROOT / "crm" / "sales_pipelines.yml"
 
     def schedule(self, which: str) -> str | None:
         """A DAG's schedule ('pipeline' or 'training'); None for manual runs only."""

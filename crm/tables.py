@@ -6,7 +6,8 @@ tables an older version made, live here, so the whole warehouse outside dbt read
 file:
 
 - `raw`: one table per source-contract entity (columns from `ingest/contract.py`, passed in
-  by ingestion, which owns the contract);
+  by ingestion, which owns the contract), and `raw.sales_pipeline_stages`, the pipelines
+  file as a table (crm/sales_pipelines.py, written before each dbt build);
 - `audit`: load batches, quarantine, nulled values, resubmissions, validation results and
   pipeline runs;
 - `ml`: CLV predictions and fits, scores, scored lists, training runs (the model registry's
@@ -310,10 +311,31 @@ def _move_activation_out_of_marts(con) -> None:
 MOVED_OUT_OF_MARTS = ("fct_customer_features", "fct_offer_labels")
 
 
+def ensure_sales_pipeline_stages(con) -> None:
+    """The configured sales pipelines, one row per stage (crm/sales_pipelines.py)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS raw.sales_pipeline_stages (
+            pipeline_id VARCHAR NOT NULL,
+            pipeline_name VARCHAR NOT NULL,
+            is_default_pipeline BOOLEAN NOT NULL,
+            stage VARCHAR NOT NULL,
+            stage_order INTEGER NOT NULL,
+            stage_kind VARCHAR NOT NULL,
+            crm_probability DOUBLE,
+            next_stage VARCHAR,
+            PRIMARY KEY (pipeline_id, stage)
+        )
+        """
+    )
+
+
 def ensure_dbt_sources(con) -> None:
     """The tables Python writes that dbt models read, made before a dbt build (a first
     build on a new home comes before any of them was written); tables an older version
     left in `marts` are dropped."""
+    ensure_sales_pipeline_stages(con)
     ensure_ml(con)
     ensure_activation(con)
     for name in MOVED_OUT_OF_MARTS:

@@ -87,19 +87,25 @@ RUN_COLUMNS = frozenset(
 )
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str, where: str = "") -> str:
+def table_fingerprint(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    where: str = "",
+    columns: list[str] | None = None,
+) -> str:
     """`<rows>:<checksum>` of a table's content, independent of row order. Floating point
-    columns are rounded to 9 decimals (a parallel sum may differ in the last bit)."""
+    columns are rounded to 9 decimals (a parallel sum may differ in the last bit).
+    `columns`: only these (to compare a table with its state before columns were added)."""
     schema, table = relation.split(".")
-    columns = con.execute(
+    described = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
         [schema, table],
     ).fetchall()
     parts = [
         f'round("{name}", 9)' if kind in ("DOUBLE", "FLOAT", "REAL") else f'"{name}"'
-        for name, kind in columns
-        if name not in RUN_COLUMNS
+        for name, kind in described
+        if name not in RUN_COLUMNS and (columns is None or name in columns)
     ]
     rows, checksum = con.execute(
         f"SELECT count(*), coalesce(sum(hash({', '.join(parts)})::HUGEINT), 0) "

@@ -87,7 +87,7 @@ def generate(spec: GenerationSpec, progress: Callable[[str], None] | None = None
         **_event_tables(
             spec, clock, customer_ids, campaign_ids, prod, ev, campaigns, members, inter
         ),
-        **_funnel_tables(spec, clock, customer_ids, campaign_ids, reps, opp, contracts),
+        **_funnel_tables(spec, clock, customer_ids, campaign_ids, campaigns, reps, opp, contracts),
     }
     partitions = {
         "transactions": clock.months(ev["day"]),
@@ -252,7 +252,7 @@ def _event_tables(
 
 
 def _funnel_tables(
-    spec, clock: Clock, customer_ids, campaign_ids, reps, opp, contracts
+    spec, clock: Clock, customer_ids, campaign_ids, campaigns, reps, opp, contracts
 ) -> dict[str, pa.Table]:
     """opportunities, opportunity_stage_history and contracts."""
     days = spec.history_days
@@ -260,6 +260,12 @@ def _funnel_tables(
     n_opp = opp["customer"].size
     opp_ids = ids("O", n_opp, 8)
     owner_ids = pa.array(reps["owner_id"], pa.string())
+    order = np.lexsort((opp["hist_day"], opp["hist_opp"]))
+    # the stage each deal is in at the end, as a CRM reports it beside the history
+    last = np.r_[opp["hist_opp"][order][1:] != opp["hist_opp"][order][:-1], True]
+    current_stage = np.full(n_opp, None, dtype=object)
+    current_stage[opp["hist_opp"][order][last]] = opp["hist_stage"][order][last]
+    offers = [row["offer_product_id"] for row in campaigns] or [None]
     tables["opportunities"] = pa.table(
         {
             "opportunity_id": opp_ids,
@@ -270,6 +276,14 @@ def _funnel_tables(
                 )
             ),
             "owner_id": owner_ids.take(pa.array(opp["owner"])),
+            # what a campaign's deal sells is the campaign's offer
+            "product_id": pa.array(offers, pa.string()).take(
+                pa.array(
+                    np.where(opp["campaign"] < 0, 0, opp["campaign"]), mask=opp["campaign"] < 0
+                )
+            ),
+            "pipeline_id": pa.array(np.full(n_opp, "sales", dtype=object), pa.string()),
+            "stage": pa.array(current_stage, pa.string()),
             "created_at": clock.ts(opp["created"]),
             "amount": pa.array(opp["amount"]),
             "status": pa.array(opp["status"], pa.string()),
@@ -278,7 +292,6 @@ def _funnel_tables(
             "updated_at": clock.ts(np.minimum(opp["updated"], days - 1.0 / DAY_S)),
         }
     )
-    order = np.lexsort((opp["hist_day"], opp["hist_opp"]))
     tables["opportunity_stage_history"] = pa.table(
         {
             "opportunity_id": opp_ids.take(pa.array(opp["hist_opp"][order])),

@@ -152,16 +152,21 @@ def draw_sales_reps(n_customers: int, rng: np.random.Generator) -> dict[str, np.
     region_names = list(names.REGIONS)
     region = np.array([region_names[i % len(region_names)] for i in range(n)], dtype=object)
     team_no = np.arange(n) // (len(region_names) * 4) + 1
+    team = np.array([f"{r} {t}" for r, t in zip(region, team_no, strict=True)], dtype=object)
+    rep_names = [
+        f"{names.FIRST_NAMES[(i * 7) % 60]} {names.LAST_NAMES[(i * 11 + 3) % 60]}" for i in range(n)
+    ]
+    owner_ids = [f"R{i + 1:03d}" for i in range(n)]
+    # the team's first rep leads it; a rep's manager is the lead's id (a name would be
+    # personal data, which the marts never carry)
+    lead = {}
+    for i, t in enumerate(team):
+        lead.setdefault(t, owner_ids[i])
     return {
-        "owner_id": np.array([f"R{i + 1:03d}" for i in range(n)], dtype=object),
-        "name": np.array(
-            [
-                f"{names.FIRST_NAMES[(i * 7) % 60]} {names.LAST_NAMES[(i * 11 + 3) % 60]}"
-                for i in range(n)
-            ],
-            dtype=object,
-        ),
-        "team": np.array([f"{r} {t}" for r, t in zip(region, team_no, strict=True)], dtype=object),
+        "owner_id": np.array(owner_ids, dtype=object),
+        "name": np.array(rep_names, dtype=object),
+        "manager": np.array([lead[t] for t in team], dtype=object),
+        "team": team,
         "region": region,
         "quarterly_quota": np.round(rng.uniform(40_000, 120_000, n), -3),
     }

@@ -45,6 +45,9 @@ class Column:
     contact: str | None = None
     #: For a column computed at ingest, never read from a file: the column it comes from.
     derived_from: str | None = None
+    #: Allowed values that come from configuration, not from this module: `stage` (every
+    #: stage the pipelines file declares). `resolve` fills `allowed` from it.
+    vocabulary: str | None = None
     description: str = ""
 
     @property
@@ -127,8 +130,9 @@ TRANSACTION_STATUSES = ("completed", "refunded", "cancelled")
 CAMPAIGN_STATUSES = ("draft", "pending_approval", "approved", "running", "completed", "cancelled")
 #: `holdout` is accepted for `control`: it is what our audience releases call the group
 MEMBER_GROUPS = ("target", "control", "holdout")
+#: `open` and the ways a deal closes (crm.sales_pipelines.CLOSING_KINDS). The stages
+#: themselves are configuration: the pipelines file (crm/sales_pipelines.py).
 OPPORTUNITY_STATUSES = ("open", "won", "lost", "suspended", "terminated")
-STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 
 #: Every entity may carry a soft-delete time: a CRM database marks rows deleted rather than
 #: removing them (ingest/database.py reads them like any update), and a file export may too.
@@ -198,6 +202,7 @@ ENTITIES: dict[str, Entity] = {
             columns=(
                 _id("owner_id", required=True),
                 Column("name", personal=True),
+                Column("manager", description="The rep's manager (a name or an id)."),
                 Column("team"),
                 Column("region"),
                 _money("quarterly_quota"),
@@ -297,16 +302,32 @@ ENTITIES: dict[str, Entity] = {
                 Reference("customer_id", "customers", "customer_id"),
                 Reference("campaign_id", "campaigns", "campaign_id"),
                 Reference("owner_id", "sales_reps", "owner_id"),
+                Reference("product_id", "products", "product_id"),
             ),
-            description="Sales opportunities; their stages are in opportunity_stage_history.",
+            description="Sales opportunities (deals). Their stage history is in "
+            "opportunity_stage_history when the CRM exports it; `stage` is the stage the "
+            "deal is in now, for exports with one row per deal.",
             columns=(
                 _id("opportunity_id", required=True),
-                _id("customer_id", required=True),
+                _id(
+                    "customer_id",
+                    description="The customer or account; an early deal may have none yet.",
+                ),
                 _id("campaign_id"),
                 _id("owner_id"),
-                _ts("created_at"),
+                _id("product_id", description="What the deal sells, when the CRM records it."),
+                _id(
+                    "pipeline_id",
+                    description="Which sales pipeline (pipelines file); empty: the default.",
+                ),
+                Column("stage", vocabulary="stage", description="The deal's current stage."),
+                _ts("created_at", description="When the deal was created (or engaged)."),
                 _money("amount"),
-                Column("status", allowed=OPPORTUNITY_STATUSES),
+                Column(
+                    "status",
+                    allowed=OPPORTUNITY_STATUSES,
+                    description="Empty: taken from the stage (a closing stage), else open.",
+                ),
                 _ts("closed_at"),
                 Column("lost_to_competitor"),
                 _ts("updated_at"),
@@ -320,7 +341,7 @@ ENTITIES: dict[str, Entity] = {
             description="One row each time an opportunity entered a stage.",
             columns=(
                 _id("opportunity_id", required=True),
-                Column("stage", required=True, allowed=STAGES),
+                Column("stage", required=True, vocabulary="stage"),
                 _ts("entered_at", required=True),
             ),
         ),
@@ -345,6 +366,16 @@ ENTITIES: dict[str, Entity] = {
         ),
     )
 }
+
+
+def resolve(entity: Entity, stages: tuple[str, ...]) -> Entity:
+    """`entity` with the allowed values that come from configuration filled in: `stages`
+    is every stage value of the pipelines file (crm.sales_pipelines)."""
+    columns = tuple(
+        replace(c, allowed=stages) if c.vocabulary == "stage" else c for c in entity.columns
+    )
+    return replace(entity, columns=columns)
+
 
 #: Entities in an order where every parent comes before its children.
 LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)

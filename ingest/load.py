@@ -15,6 +15,7 @@ never passes through Python.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -32,7 +33,7 @@ from ingest.batches import (
     record_batch,
 )
 from ingest.checks import drop_work_tables, validate_batch
-from ingest.contract import ENTITIES, Entity
+from ingest.contract import ENTITIES, Entity, resolve
 from ingest.database import load_from_source
 from ingest.files import (
     LandingFile,
@@ -40,7 +41,7 @@ from ingest.files import (
     discover,
     read_into_source_table,
 )
-from ingest.mapping import EntityMapping, load_mapping
+from ingest.mapping import EntityMapping, check_values_allowed, load_mapping
 from ingest.personal import register_keyed_hash
 
 
@@ -92,12 +93,25 @@ def _load_file(
     try:
         read = read_into_source_table(con, file, entity, mapping)
         # a mapping's csv options (the number format among them) apply to CSV files only
-        checked_as = mapping if file.format == "csv" else EntityMapping(columns=mapping.columns)
+        checked_as = mapping if file.format == "csv" else replace(mapping, csv={})
         validate_batch(con, entity, read.columns, loaded_at + future_tolerance, checked_as)
     except BaseException:
         drop_work_tables(con)
         raise
     return "loaded", commit_batch(con, entity, file, digest, read, loaded_at, run_id)
+
+
+def configured(entity_name: str, settings: Settings) -> tuple[Entity, EntityMapping]:
+    """An entity as this home's configuration makes it: the stage values the pipelines
+    file declares, and the mapping file's section for it with every value-map target
+    checked against the contract. A mistake in either file raises BadInputError here,
+    before anything is read."""
+    from crm import sales_pipelines
+
+    pipelines = sales_pipelines.load(settings.pipelines_path)
+    entity = resolve(ENTITIES[entity_name], pipelines.stage_values)
+    mapping = load_mapping(settings.mapping_path)
+    return entity, check_values_allowed(mapping.for_entity(entity_name), entity, mapping.source)
 
 
 def load_entity(
@@ -112,13 +126,12 @@ def load_entity(
     database is configured (`source_url`), what changed there since the last read and
     before `source_until` (the run's start, so that every entity stops at one instant)."""
     settings = settings or get_settings()
-    entity = ENTITIES[entity_name]
+    # A broken mapping or pipelines file fails here, before anything loads.
+    entity, mapping = configured(entity_name, settings)
     started = time.perf_counter()
     result = EntityLoadResult(entity=entity_name)
     files = discover(settings.landing, entity_name)
     result.files_found = len(files)
-    # A broken mapping file fails here, before anything loads.
-    mapping = load_mapping(settings.mapping_path).for_entity(entity_name)
     con = connect(settings=settings, lock_timeout_s=60.0)
     try:
         ensure_tables(con)

@@ -1,8 +1,10 @@
-{#- One row per opportunity known on the as-of date, in the state it had then. -#}
+{#- One row per opportunity known on the as-of date, in the state it had then. Its
+    current stage is the last open stage its history entered; without a history (a deal
+    export with one row per deal) the open stage the CRM reports it in. -#}
 with
 
 opportunities as (
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_pipelined') }}
 ),
 
 reps as (
@@ -20,7 +22,7 @@ current_stages as (
                 partition by opportunity_id order by entered_at desc, stage_order desc
             ) as recency
         from {{ ref('fct_opportunity_stages') }}
-        where stage not in ('won', 'lost')
+        where stage_kind = 'open'
     ) as ranked
     where recency = 1
 ),
@@ -36,7 +38,10 @@ enriched as (
         opportunities.created_at,
         opportunities.closed_at,
         opportunities.status,
-        current_stages.current_stage,
+        coalesce(
+            current_stages.current_stage,
+            case when opportunities.reported_stage_kind = 'open' then opportunities.reported_stage end
+        ) as current_stage,
         current_stages.days_in_current_stage,
         opportunities.amount,
         opportunities.status = 'won' as is_won,
@@ -44,7 +49,10 @@ enriched as (
         opportunities.status <> 'open' as is_closed,
         opportunities.lost_to_competitor,
         {{ days_between('opportunities.created_at',
-                        'coalesce(opportunities.closed_at, ' ~ as_of_cutoff() ~ ')') }} as days_open
+                        'coalesce(opportunities.closed_at, ' ~ as_of_cutoff() ~ ')') }} as days_open,
+        opportunities.pipeline_id,
+        opportunities.product_id,
+        reps.manager
     from opportunities
     left join reps on opportunities.owner_id = reps.owner_id
     left join current_stages on opportunities.opportunity_id = current_stages.opportunity_id

@@ -1,8 +1,9 @@
 {#- The open pipeline, weighted by measured rates: each open opportunity's chance to be won
-    is the product of the conversion rates from its current stage to won (overall rates of
-    fct_funnel_stage_conversion), and its expected close the median days left in its
-    current stage plus the median days of the stages after it. The contract has no CRM
-    probability field, so there is no naive amount x probability view to compare with. -#}
+    is the product of its pipeline's conversion rates from its current stage to won (overall
+    rates of fct_funnel_stage_conversion), and its expected close the median days left in
+    its current stage plus the median days of the stages after it. Beside it, the CRM's
+    own probability of the stage when the pipelines file gives one (amount x probability,
+    the naive forecast the measured one replaces). -#}
 with
 
 open_opportunities as (
@@ -11,14 +12,24 @@ open_opportunities as (
 ),
 
 rates as (
-    select stage, stage_order, conversion_rate, coalesce(median_days_in_stage, 0) as median_days
+    select
+        pipeline_id,
+        stage,
+        stage_order,
+        conversion_rate,
+        coalesce(median_days_in_stage, 0) as median_days
     from {{ ref('fct_funnel_stage_conversion') }}
     where dimension = 'all'
+),
+
+pipeline_stages as (
+    select pipeline_id, stage, crm_probability from {{ ref('stg_crm__sales_pipeline_stages') }}
 ),
 
 from_stage as (
     -- for each stage: P(won | in stage) and the median days from entering it to closing
     select
+        current_rates.pipeline_id,
         current_rates.stage,
         case
             -- a stage nobody has left yet has no measured rate: no estimate
@@ -31,8 +42,10 @@ from_stage as (
             as median_days_after_stage,
         max(current_rates.median_days) as median_days_in_stage
     from rates as current_rates
-    inner join rates as later on later.stage_order >= current_rates.stage_order
-    group by current_rates.stage
+    inner join rates as later
+        on later.pipeline_id = current_rates.pipeline_id
+        and later.stage_order >= current_rates.stage_order
+    group by current_rates.pipeline_id, current_rates.stage
 ),
 
 forecast as (
@@ -52,9 +65,17 @@ forecast as (
             when from_stage.median_days_in_stage > open_opportunities.days_in_current_stage
                 then from_stage.median_days_in_stage - open_opportunities.days_in_current_stage
             else 0
-        end + from_stage.median_days_after_stage as expected_days_to_close
+        end + from_stage.median_days_after_stage as expected_days_to_close,
+        open_opportunities.pipeline_id,
+        pipeline_stages.crm_probability,
+        open_opportunities.amount * pipeline_stages.crm_probability as crm_expected_amount
     from open_opportunities
-    left join from_stage on open_opportunities.current_stage = from_stage.stage
+    left join from_stage
+        on open_opportunities.pipeline_id = from_stage.pipeline_id
+        and open_opportunities.current_stage = from_stage.stage
+    left join pipeline_stages
+        on open_opportunities.pipeline_id = pipeline_stages.pipeline_id
+        and open_opportunities.current_stage = pipeline_stages.stage
 ),
 
 dated as (

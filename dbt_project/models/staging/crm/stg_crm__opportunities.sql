@@ -17,9 +17,12 @@ latest as (
 renamed as (
     select
         trim(opportunity_id) as opportunity_id,
-        trim(customer_id) as customer_id,
+        nullif(trim(customer_id), '') as customer_id,
         nullif(trim(campaign_id), '') as campaign_id,
         nullif(trim(owner_id), '') as owner_id,
+        nullif(trim(product_id), '') as product_id,
+        nullif(trim(pipeline_id), '') as pipeline_id,
+        nullif(trim(stage), '') as stage,
         created_at,
         amount,
         lower(nullif(trim(status), '')) as status,
@@ -32,17 +35,21 @@ renamed as (
 ),
 
 as_of_state as (
-    -- an opportunity closed after the as-of date was still open on that date
+    -- an opportunity closed after the as-of date was still open on that date. Without a
+    -- status, one with a stage is left for int_opportunities_pipelined to read from it.
     select
         opportunity_id,
         customer_id,
         campaign_id,
         owner_id,
+        product_id,
+        pipeline_id,
+        stage,
         created_at,
         amount,
         case
             when closed_at >= {{ as_of_cutoff() }} then 'open'
-            else coalesce(status, case when closed_at is null then 'open' end)
+            else coalesce(status, case when closed_at is null and stage is null then 'open' end)
         end as status,
         case when closed_at < {{ as_of_cutoff() }} then closed_at end as closed_at,
         case when closed_at < {{ as_of_cutoff() }} then lost_to_competitor end

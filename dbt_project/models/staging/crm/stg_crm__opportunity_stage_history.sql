@@ -17,7 +17,7 @@ latest as (
 renamed as (
     select
         trim(opportunity_id) as opportunity_id,
-        lower(trim(stage)) as stage,
+        trim(stage) as stage,
         entered_at,
         _batch_id,
         _loaded_at

@@ -12,6 +12,7 @@ renamed as (
     select
         trim(owner_id) as owner_id,
         nullif(trim(name), '') as owner_name,
+        nullif(trim(manager), '') as manager,
         nullif(trim(team), '') as team,
         nullif(trim(region), '') as region,
         quarterly_quota,

@@ -1,6 +1,7 @@
 """The run report: one self-contained HTML page per run, readable without a server.
 
-Per offer it shows the champion's segment rules, the gains chart of its holdout, the list
+It shows the sales funnel of each pipeline (how far deals got, win rate), then per
+offer the champion's segment rules, the gains chart of its holdout, the list
 that went out (size, target and holdout, suppression counts per reason, the diff against
 the previous release), and the lift of the offer's finished campaigns. Charts are inline
 SVG drawn here, so the page needs no script, font or file from anywhere else.
@@ -215,6 +216,50 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
     return "".join(parts)
 
 
+def _funnel_section(reach: pd.DataFrame | None, outcomes: pd.DataFrame | None) -> str:
+    """Per sales pipeline: how many deals reached each stage (fct_stage_reach), and the
+    pipeline's win rate and won amount (fct_deal_outcomes, dimension all)."""
+    if reach is None or reach.empty:
+        return ""
+    parts = ['<section id="funnel"><h2>Sales funnel</h2>']
+    overall = {} if outcomes is None else {r["pipeline_id"]: r for r in outcomes.to_dict("records")}
+    for pipeline_id, stages in reach.sort_values(["pipeline_id", "stage_order"]).groupby(
+        "pipeline_id", sort=True
+    ):
+        summary = overall.get(pipeline_id)
+        parts.append(f"<h3>{_e(pipeline_id)}</h3>")
+        if summary is not None:
+            parts.append(
+                f"<p>{_num(summary['deals'])} deals, {_num(summary['open_deals'])} open; "
+                f"win rate {_pct(summary['win_rate'])}, won {_num(summary['won_amount'])}</p>"
+            )
+        parts.append(
+            _table(
+                [
+                    "stage",
+                    "deals reached",
+                    "of them by history",
+                    "share of deals",
+                    "from the stage before",
+                ],
+                [
+                    [
+                        r["stage"],
+                        _num(r["deals_reached"]),
+                        _num(r["deals_reached_by_history"]),
+                        _pct(r["reach_rate"]),
+                        _pct(r["reached_from_previous_stage"]),
+                    ]
+                    for r in stages.to_dict("records")
+                ],
+                numeric={1, 2, 3, 4},
+                cls="funnel",
+            )
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render(
     as_of: date,
     run_id: str | None,
@@ -223,8 +268,10 @@ def render(
     model_dirs: dict[str, Path | None],
     lift: pd.DataFrame,
     validation: dict | None = None,
+    funnel: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> str:
-    """The page as a string (pure: everything it shows is passed in)."""
+    """The page as a string (pure: everything it shows is passed in). `funnel` is
+    (fct_stage_reach, fct_deal_outcomes' overall rows)."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(
         _offer_section(o, published.get(o, {}), model_dirs.get(o), lift) for o in offers
@@ -235,6 +282,7 @@ def render(
         f"<title>crm-analytics run {_e(as_of)}</title><style>{STYLE}</style></head><body>"
         f"<h1>crm-analytics: the run for {_e(as_of)}</h1>"
         f'<p class="muted">run {_e(run_id)} · generated {generated} · offers: {toc}</p>'
+        f"{_funnel_section(*(funnel or (None, None)))}"
         f"{sections}{_validation_section(validation)}</body></html>"
     )
 
@@ -278,8 +326,14 @@ def write_report(
             if table_exists(con, "marts", "fct_campaign_lift")
             else pd.DataFrame(columns=["offer_product_id"])
         )
+        funnel = None
+        if table_exists(con, "marts", "fct_stage_reach"):
+            funnel = (
+                con.execute("SELECT * FROM marts.fct_stage_reach").df(),
+                con.execute("SELECT * FROM marts.fct_deal_outcomes WHERE dimension = 'all'").df(),
+            )
     model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
-    page = render(as_of, run_id, offers, published, model_dirs, lift, validation)
+    page = render(as_of, run_id, offers, published, model_dirs, lift, validation, funnel)
     folder = settings.reports / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{as_of.isoformat()}_{safe_name(run_id or 'manual')}.html"

@@ -103,8 +103,32 @@ def dbt_command(
         "--target",
         settings.dbt_target,
         "--vars",
-        json.dumps({"as_of": as_of.isoformat(), **(extra_vars or {})}),
+        json.dumps(
+            {
+                "as_of": as_of.isoformat(),
+                "sales_pipelines": pipelines_described(settings),
+                **(extra_vars or {}),
+            },
+            ensure_ascii=False,
+        ),
     ]
+
+
+def pipelines_described(settings: Settings) -> str:
+    """The configured sales pipelines in one line, for the docs page (the funnel models'
+    descriptions show it): "Sales (sales): lead → qualified → ... → won; lost: lost"."""
+    from crm import sales_pipelines
+
+    described = []
+    for pipeline in sales_pipelines.load(settings.pipelines_path).pipelines:
+        path = " → ".join(s.name for s in pipeline.open_stages)
+        ends = {}
+        for stage in pipeline.stages:
+            if stage.kind != "open":
+                ends.setdefault(stage.kind, []).append(stage.name)
+        closing = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in ends.items())
+        described.append(f"{pipeline.name} ({pipeline.pipeline_id}): {path}; {closing}")
+    return " | ".join(described)
 
 
 #: What an invocation leaves in the shared `target/` for people (`crm dbt`, the last
@@ -291,12 +315,13 @@ def unit_tests(as_of: date, settings: Settings | None = None) -> DbtResult:
 
 
 def project_fingerprint(settings: Settings) -> str:
-    """sha256 of what the docs site is made of: the project's files, dbt's version and the
-    target. The warehouse's data does not appear on it."""
+    """sha256 of what the docs site is made of: the project's files, dbt's version, the
+    target and the sales pipelines. The warehouse's data does not appear on it."""
     import hashlib
     from importlib.metadata import version
 
     digest = hashlib.sha256(f"{version('dbt-core')} {settings.dbt_target}".encode())
+    digest.update(pipelines_described(settings).encode())  # the page shows the pipelines
     root = settings.dbt_project_dir
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.relative_to(root).parts[0] not in ("target", "logs"):

@@ -46,7 +46,8 @@ class Column:
     #: For a column computed at ingest, never read from a file: the column it comes from.
     derived_from: str | None = None
     #: Allowed values that come from configuration, not from this module: `stage` (every
-    #: stage the pipelines file declares). `resolve` fills `allowed` from it.
+    #: stage the pipelines file declares) or `pipeline` (its pipeline ids). `resolve`
+    #: fills `allowed` from it.
     vocabulary: str | None = None
     description: str = ""
 
@@ -236,7 +237,7 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             "transactions",
             key=("transaction_id",),
-            required=True,
+            # not required: a B2B CRM's deal export has accounts and deals, no purchases
             event_time="occurred_at",
             version_column="updated_at",
             references=(
@@ -316,8 +317,9 @@ ENTITIES: dict[str, Entity] = {
                 _id("campaign_id"),
                 _id("owner_id"),
                 _id("product_id", description="What the deal sells, when the CRM records it."),
-                _id(
+                Column(
                     "pipeline_id",
+                    vocabulary="pipeline",
                     description="Which sales pipeline (pipelines file); empty: the default.",
                 ),
                 Column("stage", vocabulary="stage", description="The deal's current stage."),
@@ -368,11 +370,16 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
-def resolve(entity: Entity, stages: tuple[str, ...]) -> Entity:
+def resolve(
+    entity: Entity, stages: tuple[str, ...], pipeline_ids: tuple[str, ...] = ()
+) -> Entity:
     """`entity` with the allowed values that come from configuration filled in: `stages`
-    is every stage value of the pipelines file (crm.sales_pipelines)."""
+    is every stage value of the pipelines file (crm.sales_pipelines), `pipeline_ids` its
+    pipelines."""
+    vocabularies = {"stage": stages, "pipeline": pipeline_ids}
     columns = tuple(
-        replace(c, allowed=stages) if c.vocabulary == "stage" else c for c in entity.columns
+        replace(c, allowed=vocabularies[c.vocabulary]) if c.vocabulary else c
+        for c in entity.columns
     )
     return replace(entity, columns=columns)
 

@@ -28,6 +28,8 @@ MARTS = (
     "fct_funnel_stage_conversion",
     "fct_pipeline_forecast",
     "fct_win_loss",
+    "fct_deal_outcomes",
+    "fct_stage_reach",
     "fct_sales_performance_quarterly",
     "fct_campaign_performance",
     "fct_campaign_roi_rollup",

@@ -98,3 +98,37 @@ def test_the_gains_line_climbs_to_everyone_at_the_last_decile():
     ys = [float(p.split(",")[1]) for p in points]
     assert ys == sorted(ys, reverse=True)  # y grows downwards: the line only climbs
     assert ys[-1] == 10.0  # the top of the plot area: 100% captured
+
+
+def test_the_funnel_section_shows_each_pipelines_stages_in_order_escaped():
+    reach = pd.DataFrame(
+        {
+            "pipeline_id": ["renewal", "new", "new", "new"],
+            "stage": ["review", "<lead>", "bid", "won"],
+            "stage_order": [1, 1, 2, 3],
+            "stage_kind": ["open", "open", "open", "won"],
+            "deals_reached": [5, 40, 20, 8],
+            "deals_reached_by_history": [5, 10, 5, 2],
+            "reach_rate": [1.0, 1.0, 0.5, 0.2],
+            "reached_from_previous_stage": [None, None, 0.5, 0.4],
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "pipeline_id": ["new"],
+            "deals": [40],
+            "open_deals": [12],
+            "win_rate": [0.25],
+            "won_amount": [12345.0],
+        }
+    )
+    page = render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame(), None, (reach, outcomes))
+    funnel = page[page.index('<section id="funnel">') :]
+    assert (
+        funnel.index("<td>&lt;lead&gt;</td>")
+        < funnel.index("<td>bid</td>")
+        < funnel.index("<td>won</td>")
+    )
+    assert funnel.index("<h3>new</h3>") < funnel.index("<h3>renewal</h3>")
+    assert "40 deals, 12 open; win rate 25.0%, won 12,345" in funnel
+    assert render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame()).count("funnel") == 0

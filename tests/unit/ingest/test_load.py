@@ -378,9 +378,10 @@ def test_json_lines_and_parquet_load_like_csv(crm_home):
 
 
 def test_a_required_entity_whose_rows_were_all_quarantined_fails(crm_home):
+    write(crm_home, "customers", "c.csv", "customer_id,created_at\n,2024-01-01\n")
     with pytest.raises(BadInputError, match="all rows were quarantined"):
-        load_transactions(crm_home, "T1,C9,2024-03-01,5,completed\n")
-    assert reasons(crm_home, "transactions") == {"unknown_reference": 1}
+        load_entity("customers")
+    assert reasons(crm_home, "customers") == {"missing_required": 1}
 
 
 def test_a_required_entity_with_no_files_fails(crm_home):

@@ -370,9 +370,7 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
-def resolve(
-    entity: Entity, stages: tuple[str, ...], pipeline_ids: tuple[str, ...] = ()
-) -> Entity:
+def resolve(entity: Entity, stages: tuple[str, ...], pipeline_ids: tuple[str, ...] = ()) -> Entity:
     """`entity` with the allowed values that come from configuration filled in: `stages`
     is every stage value of the pipelines file (crm.sales_pipelines), `pipeline_ids` its
     pipelines."""

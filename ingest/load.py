@@ -37,6 +37,7 @@ from ingest.contract import ENTITIES, Entity, resolve
 from ingest.database import load_from_source
 from ingest.files import (
     LandingFile,
+    ReadResult,
     checksum,
     discover,
     read_into_source_table,
@@ -90,15 +91,30 @@ def _load_file(
 
     # Read and check in temp tables first (connection-local); only the writes below form
     # the transaction, so a failure leaves raw, quarantine and the batch log untouched.
+    read = read_and_check(con, file, entity, mapping, loaded_at + future_tolerance)
+    return "loaded", commit_batch(con, entity, file, digest, read, loaded_at, run_id)
+
+
+def read_and_check(
+    con: duckdb.DuckDBPyConnection,
+    file: LandingFile,
+    entity: Entity,
+    mapping: EntityMapping,
+    future_bound: datetime,
+) -> ReadResult:
+    """Read `file` into the connection's temp tables and check every row against the
+    contract (CHECKED_TABLE, ingest/checks.py), writing nothing else: the load commits the
+    result, `crm check` (ingest/dry_run.py) only counts it. On failure the temp tables
+    are dropped and the error raised (BadInputError for a file that cannot be read)."""
     try:
         read = read_into_source_table(con, file, entity, mapping)
         # a mapping's csv options (the number format among them) apply to CSV files only
         checked_as = mapping if file.format == "csv" else replace(mapping, csv={})
-        validate_batch(con, entity, read.columns, loaded_at + future_tolerance, checked_as)
+        validate_batch(con, entity, read.columns, future_bound, checked_as)
     except BaseException:
         drop_work_tables(con)
         raise
-    return "loaded", commit_batch(con, entity, file, digest, read, loaded_at, run_id)
+    return read
 
 
 def configured(entity_name: str, settings: Settings) -> tuple[Entity, EntityMapping]:
@@ -109,7 +125,7 @@ def configured(entity_name: str, settings: Settings) -> tuple[Entity, EntityMapp
     from crm import sales_pipelines
 
     pipelines = sales_pipelines.load(settings.pipelines_path)
-    entity = resolve(ENTITIES[entity_name], pipelines.stage_values)
+    entity = resolve(ENTITIES[entity_name], pipelines.stage_values, pipelines.pipeline_ids)
     mapping = load_mapping(settings.mapping_path)
     return entity, check_values_allowed(mapping.for_entity(entity_name), entity, mapping.source)
 

@@ -10,6 +10,8 @@
     crm deployment up [--workers N] | status | down | airflow <args>   Celery deployment
     crm models [list] [--offer X] | rollback OFFER [--to VERSION]
     crm quarantine [list] | show ENTITY [--reason R] | export ENTITY --out F | resubmit ENTITY F
+    crm contract [ENTITY] [--json]      what landing files must hold, with an example row
+    crm check PATH [--json]             a landing folder or file checked, nothing loaded
     crm train --input FILE --target COLUMN [--id COLUMN] --out DIR
     crm score --model DIR --input FILE --out FILE [--id COLUMN]
     crm dbt [--as-of DATE] -- <dbt args>  dbt with the project's profile, target and date
@@ -17,7 +19,7 @@
     crm airflow <args>                  any Airflow command, against this project's config
 
 `crm --help` has examples and the exit codes (0 success, 1 run failed, 2 usage, 3 bad input,
-4 environment); run, backfill, models, quarantine and deployment take --json.
+4 environment); run, backfill, models, quarantine, contract, check and deployment take --json.
 
 Heavy libraries are imported inside the commands so `crm --help` stays instant.
 """
@@ -30,7 +32,7 @@ import json
 import os
 import sys
 
-from crm.cli import data, models, ops, pipeline, quarantine
+from crm.cli import contract, data, models, ops, pipeline, quarantine
 from crm.errors import CrmError, RetryableError
 from crm.settings import get_settings
 
@@ -40,6 +42,7 @@ examples:
   crm run --as-of 2026-05-31                the pipeline, models, scores and audiences
   crm run --as-of 2026-05-31 --no-ml --json the pipeline only; the summary as JSON on stdout
   crm backfill --from 2026-01-01 --to 2026-01-31
+  crm check exports/                        what loading a folder would hold back, loading nothing
   crm quarantine                            what ingestion held back and why
   crm dbt --as-of 2026-05-31 -- build --select dim_customers
 
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.register(sub, parser)
     models.register(sub, parser)
     quarantine.register(sub, parser)
+    contract.register(sub, parser)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Run, training, scoring and activation summaries as text for a terminal."""
+"""Run, training, scoring and activation summaries, the contract and a landing check, as
+text for a terminal."""
 
 from __future__ import annotations
 
@@ -156,4 +157,161 @@ def format_activation(summary: dict) -> str:
                 f"updated, {db['deleted']:,} deleted, {db['failed']:,} refused"
             )
     lines += format_validation(summary.get("validation"), "audience checkpoint")[1:]
+    return "\n".join(lines)
+
+
+def _value_map(pairs: dict) -> str:
+    """A column's value map as `'Paid' -> completed; any other value -> empty`."""
+    shown = []
+    for source, target in pairs.items():
+        if source == "*":
+            continue
+        shown.append(f"{source!r} -> {target if target is not None else 'empty'}")
+    if "*" in pairs:
+        other = pairs["*"]
+        shown.append(
+            "any other value -> "
+            + ("as it is" if other == "*" else other if other is not None else "empty")
+        )
+    return "; ".join(shown)
+
+
+def _column_notes(col: dict) -> list[str]:
+    """What a person writing the column needs to know, one note a line."""
+    notes = []
+    if col["references"]:
+        notes.append(f"-> {col['references']}")
+    if col["allowed"] is not None:
+        where = " (pipelines file)" if col["allowed_from"] else ""
+        notes.append(f"one of{where}: {', '.join(col['allowed']) or '(none configured)'}")
+    if col["minimum"] is not None or col["maximum"] is not None:
+        low = "" if col["minimum"] is None else f"{col['minimum']:,g}"
+        high = "" if col["maximum"] is None else f"{col['maximum']:,.0f}"
+        notes.append(f"from {low} to {high}" if low and high else f"at least {low or high}")
+    if col["not_future"]:
+        notes.append("not after the time it is loaded")
+    if col["contact"]:
+        notes.append(f"one {'e-mail address' if col['contact'] == 'email' else 'phone number'}")
+    if col["personal"]:
+        notes.append("personal data: hashed or masked in the marts")
+    if col["source_columns"]:
+        notes.append(f"from your column(s): {', '.join(col['source_columns'])}")
+    if col["value_map"]:
+        notes.append(f"values mapped: {_value_map(col['value_map'])}")
+    if col["names_as_keys"]:
+        notes.append("names as keys: trimmed, lower-case, one space")
+    if col["description"]:
+        notes.append(col["description"])
+    return notes
+
+
+def format_contract(result: dict) -> str:
+    """`crm contract`: each entity's columns, with the configuration applied, and an
+    example row as CSV."""
+    lines = [
+        f"mapping file: {result['mapping_file'] or '(none)'}",
+        f"pipelines file: {result['pipelines_file']}",
+    ]
+    for entity in result["entities"].values():
+        lines += ["", f"{entity['name']}{'  (required entity)' if entity['required'] else ''}"]
+        if entity["description"]:
+            lines.append(f"  {entity['description']}")
+        lines.append(f"  key: {', '.join(entity['key'])}")
+        width = max(len(c["name"]) for c in entity["columns"]) + 2
+        for title, required in (("required columns", True), ("optional columns", False)):
+            columns = [c for c in entity["columns"] if c["required"] is required]
+            if not columns:
+                continue
+            lines.append(f"  {title}:")
+            for col in columns:
+                notes = _column_notes(col) or [""]
+                lines.append(f"    {col['name']:<{width}}{col['type']:<11}{notes[0]}".rstrip())
+                lines += [f"    {'':<{width}}{'':<11}{note}" for note in notes[1:]]
+        if entity["values_match"] == "loose":
+            lines.append("  values compare loosely (case and runs of spaces do not matter)")
+        refs = ", ".join(f"{r['column']} -> {r['parent']}" for r in entity["references"])
+        lines.append(f"  references: {refs or 'none'}")
+        lines.append(f"  personal data: {', '.join(entity['personal']) or 'none'}")
+        computed = entity["computed_at_load"]
+        if computed:
+            lines.append(
+                "  computed at load, never read from a file: "
+                + ", ".join(f"{name} (from {src})" for name, src in computed.items())
+            )
+        example = entity["example"]
+        lines.append("  example row (CSV, contract column names):")
+        lines.append("    " + ",".join(example))
+        lines.append("    " + ",".join(_csv_field(v) for v in example.values()))
+    return "\n".join(lines)
+
+
+def _csv_field(value: str) -> str:
+    return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(c in value for c in ',"\n') else value
+
+
+def format_check(result: dict) -> str:
+    """`crm check`: per file what would load and what would be held back, and why."""
+    lines = [
+        f"checked {result['path']} without loading it"
+        + ("" if result["path"] == result["landing"] else f" (landing {result['landing']})"),
+        f"  mapping file: {result['mapping_file'] or '(none)'}",
+        f"  pipelines file: {result['pipelines_file']}",
+        "  references checked against: this folder"
+        + (f" and the warehouse {result['warehouse']} (read-only)" if result["warehouse"] else ""),
+    ]
+    if result["parents_read"]:
+        lines.append(
+            "  parents read from this folder for the references (not reported): "
+            + ", ".join(f"{name} ({n} file(s))" for name, n in result["parents_read"].items())
+        )
+    lines += [f"  note: {note}" for note in result["notes"]]
+    for name, entity in result["entities"].items():
+        if entity.get("error"):
+            lines += ["", f"{name}: {entity['error']}"]
+            continue
+        if not entity["files"]:
+            continue
+        skipped = [r for r in entity["references"] if not r["checked"]]
+        for ref in skipped:
+            lines.append(
+                f"{name}: reference {ref['column']} -> {ref['parent']} not checked: no "
+                f"{ref['parent']} rows in this folder"
+                + (" or in the warehouse" if result["warehouse"] else ", and no warehouse to read")
+            )
+    counts = {"clean": 0, "held back": 0, "unreadable": 0}
+    lines.append("")
+    for f in result["files"]:
+        if f.get("error"):
+            counts["unreadable"] += 1
+            lines.append(f"{f['file']}: cannot be read: {f['error']}")
+            continue
+        counts["held back" if f["rows_would_be_quarantined"] else "clean"] += 1
+        lines.append(
+            f"{f['file']}: {f['rows_read']:,} rows read, {f['rows_would_load']:,} would load, "
+            f"{f['rows_would_be_quarantined']:,} would be quarantined"
+        )
+        for code, held in f["quarantined_by_reason"].items():
+            lines.append(f"    {code}: {held['rows']:,} rows")
+            lines += [f"        {example}" for example in held["examples"]]
+        if f["unmapped_values"]:
+            lines.append("    values no value map names (add them to the mapping file, values:)")
+            lines += [
+                f"        {u['column']} {u['value']!r}: {u['rows']:,} rows"
+                for u in f["unmapped_values"]
+            ]
+        if f["ignored_columns"]:
+            lines.append(
+                f"    columns not in the contract, ignored: {', '.join(f['ignored_columns'])}"
+            )
+        if f["rows_with_nulled_values"]:
+            lines.append(
+                f"    {f['rows_with_nulled_values']:,} rows would load with a contact field "
+                "set to NULL (not one address or number)"
+            )
+    lines += [
+        "",
+        f"{len(result['files'])} file(s): {counts['clean']} would load completely, "
+        f"{counts['held back']} with rows held back, {counts['unreadable']} cannot be read"
+        + ("" if result["ok"] else " (exit 3)"),
+    ]
     return "\n".join(lines)

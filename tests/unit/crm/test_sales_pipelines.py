@@ -81,3 +81,28 @@ def test_mistakes_in_the_pipelines_file_are_reported(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(BadInputError, match=message):
         sales_pipelines.load(path)
+
+
+def test_stage_values_and_pipeline_ids_are_checked_against_the_pipelines_file(crm_home):
+    from ingest.load import load_entity
+    from tests.conftest import warehouse_query as query
+
+    (crm_home / "landing" / "pipelines.yml").write_text(TWO_PIPELINES, encoding="utf-8")
+    (crm_home / "landing" / "opportunities").mkdir()
+    (crm_home / "landing" / "opportunities" / "deals.csv").write_text(
+        "opportunity_id,pipeline_id,stage\nD1,new_business,项目投标\nD2,RENEWAL,Quote\n"
+        "D3,renewal,Closed\nD4,upsell,review\n",
+        encoding="utf-8",
+    )
+    assert load_entity("opportunities").rows_loaded == 2
+    assert query(crm_home, "SELECT pipeline_id, stage FROM raw.opportunities ORDER BY 1") == [
+        ("new_business", "项目投标"),
+        ("renewal", "quote"),  # in the file's spelling
+    ]
+    assert query(crm_home, "SELECT reason FROM audit.quarantine ORDER BY row_number") == [
+        (
+            "stage 'Closed' is not one of "
+            + ", ".join(sales_pipelines.parse(yaml.safe_load(TWO_PIPELINES)).stage_values),
+        ),
+        ("pipeline_id 'upsell' is not one of new_business, renewal",),
+    ]

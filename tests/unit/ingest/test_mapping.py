@@ -181,3 +181,23 @@ def test_keys_from_names_must_name_key_columns(tmp_path):
     path.write_text("opportunities:\n  keys_from_names: [amount]\n")
     with pytest.raises(BadInputError, match=r"keys_from_names lists \['amount'\]"):
         load_mapping(path)
+
+
+def test_rows_held_back_for_an_unmapped_value_load_once_the_map_has_it(crm_home, tmp_path):
+    _interactions(
+        crm_home,
+        "I1,C1,2024-03-01,Mail\nI2,C1,2024-03-02,Fax\n",
+        "interactions:\n  values:\n    channel: {Mail: email}\n",
+    )
+    assert load_entity("interactions").rows_quarantined == 1
+    with session(read_only=True) as con:
+        quarantine.export(con, "interactions", tmp_path / "held.csv")
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "interactions:\n  values:\n    channel: {Mail: email, Fax: phone}\n"
+    )
+    quarantine.resubmit("interactions", tmp_path / "held.csv")
+    result = load_entity("interactions")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 0)
+    assert query(crm_home, "SELECT channel FROM raw.interactions WHERE interaction_id = 'I2'") == [
+        ("phone",)
+    ]

@@ -289,6 +289,7 @@ def test_latin1_csv_without_encoding_quarantines_lines_it_cannot_decode(crm_home
         ("gbk", "GBK", "c.csv"),
         ("cp1252", "cp1252", "c.csv"),  # Western Europe's spreadsheet default
         ("utf-16", None, "c.tsv"),  # spreadsheet "Unicode text": a BOM says it all
+        ("utf-8-sig", None, "c.csv"),  # UTF-8 with a byte-order mark (Excel's "CSV UTF-8")
     ],
 )
 def test_csv_in_the_encodings_crm_exports_use_loads_by_transcoding(

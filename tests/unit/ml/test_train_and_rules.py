@@ -104,3 +104,20 @@ def test_a_tree_no_better_than_chance_is_not_a_model(small_config):
     yh = (rng.random(len(xh)) < 0.1).astype(int)
     with pytest.raises(TrainingStopped, match="not clearly better than no model"):
         train_model("x", x, y, xh, yh, small_config)
+
+
+def test_accounts_without_person_attributes_train_on_what_they_have(small_config):
+    """Customers that are companies: no age, no occupation; the features present decide."""
+    rng = np.random.default_rng(4)
+    n = 8_000
+    x, _ = planted_frame(n, seed=4)
+    x["age"] = np.nan
+    x["job"] = None
+    y = (rng.random(n) < np.where(x["spend"].between(150, 250), 0.6, 0.03)).astype(int)
+    model = train_model(
+        "accounts", x[: n // 2], y[: n // 2], x[n // 2 :], y[n // 2 :], small_config
+    )
+    top = model.rules[0]
+    assert "spend" in top.words
+    assert "age" not in top.words and "job" not in top.words
+    assert top.rate_holdout == pytest.approx(0.6, abs=0.08)

@@ -153,11 +153,12 @@ def build_marts(as_of, settings=None) -> dict:
     inputs), grant BI."""
     import time
 
-    from crm.dbt import build
+    from crm.dbt import build, ensure_sources
     from crm.warehouse import connect
 
     settings = settings or get_settings()
     started = time.perf_counter()
+    ensure_sources(settings)  # the stages as the pipelines file says now, not last build
     duck = connect(read_only=True, settings=settings, lock_timeout_s=60.0)
     try:
         copied = sync_sources(duck)

@@ -93,19 +93,26 @@ def _problem(path: Path | None, message: str) -> BadInputError:
     return BadInputError(f"pipelines file {path or '(built-in)'}: {message}")
 
 
+def _stage_name(value, path, pipeline_id) -> str:
+    """A stage value: text (or a number), not empty; YAML's yes/no/on/off must be quoted."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _problem(
+            path,
+            f"pipeline {pipeline_id!r}: a stage value is a name, not {value!r}"
+            + (" (quote yes, no, on and off)" if isinstance(value, bool) else ""),
+        )
+    name = str(value).strip()
+    if not name:
+        raise _problem(path, f"pipeline {pipeline_id!r} has a stage without a name")
+    return name
+
+
 def _stage_entry(entry, path, pipeline_id) -> tuple[str, float | None]:
     if isinstance(entry, dict) and len(entry) == 1:
         ((name, probability),) = entry.items()
-    elif isinstance(entry, (str, int)):
-        name, probability = entry, None
     else:
-        raise _problem(
-            path,
-            f"pipeline {pipeline_id!r}: a stage is a name or {{name: probability}}, not {entry!r}",
-        )
-    name = str(name).strip()
-    if not name:
-        raise _problem(path, f"pipeline {pipeline_id!r} has a stage without a name")
+        name, probability = entry, None
+    name = _stage_name(name, path, pipeline_id)
     if probability is not None:
         try:
             probability = float(probability)
@@ -154,7 +161,9 @@ def _pipeline(pipeline_id: str, spec, path) -> Pipeline:
         if values is None:
             continue
         for value in values if isinstance(values, list) else [values]:
-            closing.append((str(value).strip(), kind))
+            closing.append((_stage_name(value, path, pipeline_id), kind))
+    if not any(k == "won" for _, k in closing):
+        raise _problem(path, f"pipeline {pipeline_id!r}: 'closing' names no won stage value")
     names = [n for n, _ in opened] + [n for n, _ in closing]
     folded = [n.casefold() for n in names]
     doubled = sorted({n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1})
@@ -193,6 +202,13 @@ def parse(doc, path: Path | None = None) -> SalesPipelines:
     if not pipelines:
         raise _problem(path, "declares no pipeline")
     ids = [p.pipeline_id for p in pipelines]
+    folded = [i.casefold() for i in ids]
+    if not all(ids) or len(set(folded)) < len(ids):
+        raise _problem(
+            path,
+            "pipeline ids must be given and differ other than by case "
+            f"(they compare without regard to case): {', '.join(ids)}",
+        )
     default = str(doc.get("default_pipeline") or ids[0]).strip()
     if default not in ids:
         raise _problem(

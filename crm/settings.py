@@ -28,6 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from crm.errors import SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The built-in sales pipelines file: the demo CRM's funnel.
+PACKAGE_PIPELINES_FILE = Path(__file__).with_name("sales_pipelines.yml")
 
 #: Variables every child process (Airflow, dbt) gets so that nothing phones home.
 NO_TELEMETRY_ENV = {
@@ -271,7 +273,7 @@ class Settings(BaseSettings):
         if self.pipelines_file:
             return self.pipelines_file
         own = self.landing / "pipelines.yml"
-        return own if own.exists() else REPO_ROOT / "crm" / "sales_pipelines.yml"
+        return own if own.exists() else PACKAGE_PIPELINES_FILE
 
     def schedule(self, which: str) -> str | None:
         """A DAG's schedule ('pipeline' or 'training'); None for manual runs only."""

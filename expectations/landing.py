@@ -32,6 +32,7 @@ from crm.warehouse import table_exists
 from expectations.checkpoint import conclude, record, run_suite
 from expectations.outcome import CRITICAL, WARNING, CriticalExpectationFailed, Outcome
 from ingest.contract import ENTITIES, LOAD_ORDER, Entity
+from ingest.load import configured
 
 CHECKPOINT = "landing"
 #: Rows of one batch checked row by row; a larger batch is checked on a repeatable sample
@@ -293,11 +294,9 @@ def _profile(con, entity: Entity, batches: pd.DataFrame, run_id: str, as_of: dat
 
 
 def _batch_rows(con, entity: Entity, batches: pd.DataFrame, tolerance) -> pd.DataFrame:
-    """The run's batches of the entity as the contract sees them (enums compared in lower
-    case, as ingestion does); a repeatable sample above ROW_SAMPLE rows."""
-    columns = ", ".join(
-        f'lower("{c.name}") AS "{c.name}"' if c.allowed else f'"{c.name}"' for c in entity.columns
-    )
+    """The run's batches of the entity as the contract sees them (ingestion stores an
+    allowed value in its declared spelling); a repeatable sample above ROW_SAMPLE rows."""
+    columns = ", ".join(f'"{c.name}"' for c in entity.columns)
     sample = ""
     if int(batches["rows_loaded"].sum()) > ROW_SAMPLE:
         sample = f" USING SAMPLE reservoir({ROW_SAMPLE} ROWS) REPEATABLE (42)"
@@ -360,7 +359,8 @@ def validate_landing(
             )
         checked: list[str] = []
         for name in entities:
-            entity = ENTITIES[name]
+            # with the stage values and pipeline ids of the pipelines file
+            entity, _ = configured(name, settings)
             batches = _batches(con, name, run_id)
             checked += list(batches["batch_id"])
             profile, has_history = _profile(con, entity, batches, run_id, as_of)

@@ -19,7 +19,7 @@ from ingest.files import (
     SOURCE_TABLE,
     drop_temp_tables,
 )
-from ingest.mapping import ANY_OTHER_VALUE, EntityMapping, match_key
+from ingest.mapping import ANY_OTHER_VALUE, EntityMapping
 from ingest.personal import KEYED_HASH_FUNCTION, contact_problem_sql, parsed_contact_sql
 
 #: Reason codes, in the order a row's primary reason is picked when it has several.
@@ -60,64 +60,86 @@ def _declared_number(text: str, decimal: str, thousands: str | None) -> str:
     return f"CASE WHEN regexp_full_match({text}, {_lit(pattern)}) THEN {digits} END"
 
 
+#: Runs of whitespace loose matching makes one space: ASCII, no-break and ideographic.
+_SPACES = r"[\s\x{00A0}\x{3000}]+"
+
+
 def _match_sql(text: str, values_match: str) -> str:
-    """SQL comparing a value the way `ingest.mapping.match_key` does."""
+    """SQL for a value as the value map compares it. Map keys and allowed values go
+    through the same SQL as the data (`_match_sql(_lit(key))`), so both sides are folded
+    alike; `ingest.mapping.match_key` only finds keys given twice."""
     if values_match == "loose":
-        return f"lower(regexp_replace({text}, '\\s+', ' ', 'g'))"
+        return f"trim(lower(regexp_replace({text}, {_lit(_SPACES)}, ' ', 'g')))"
     return text
 
 
-def _target_keys(pairs: dict[str, str | None], values_match: str) -> str:
-    """The map's contract values as SQL literals, compared like its keys: a source value
-    that already is a contract value passes unmapped."""
-    targets = sorted({match_key(t, values_match) for t in pairs.values() if t is not None})
-    return ", ".join(_lit(t) for t in targets)
+def _allowed_sql(text: str, values_match: str) -> str:
+    """An allowed value compares without regard to case, and under loose matching to
+    spaces too."""
+    return _match_sql(text, values_match) if values_match == "loose" else f"lower({text})"
 
 
-def _mapped_text(text: str, pairs: dict[str, str | None], values_match: str) -> str:
-    """SQL for the contract value of a source value under the column's value map: a mapped
-    value becomes its target; a target value stays; any other value becomes the map's `*`
-    target when it has one, else stays (and `_unmapped_check` holds the row back)."""
-    key = _match_sql(text, values_match)
-    null = "CAST(NULL AS VARCHAR)"
-    whens = [
-        f"WHEN {key} = {_lit(source)} THEN {null if target is None else _lit(target)}"
+def _values_match(col: Column, mapping: EntityMapping) -> str:
+    """A name key (keys_from_names) is folded on loading: its map compares loosely too."""
+    return "loose" if col.name in mapping.keys_from_names else mapping.values_match
+
+
+def _mapped_text(text: str, col: Column, mapping: EntityMapping) -> str:
+    """SQL for the contract value of a source value under the column's value map: empty
+    stays empty; a mapped value becomes its target; a value that already is a contract
+    value (an allowed one, or for a column without a list one of the map's targets) stays,
+    in the contract's spelling; any other value becomes the map's `*` target when it has
+    one (`"*": "*"`: as it is), else stays as it is for `_unmapped_check` to hold back."""
+    pairs = mapping.values[col.name]
+    match = _values_match(col, mapping)
+    key = _match_sql(text, match)
+    whens = [f"WHEN {text} IS NULL THEN NULL"]
+    whens += [
+        f"WHEN {key} = {_match_sql(_lit(source), match)} THEN "
+        + ("CAST(NULL AS VARCHAR)" if target is None else _lit(target))
         for source, target in pairs.items()
         if source != ANY_OTHER_VALUE
     ]
-    targets = _target_keys(pairs, values_match)
-    if targets:
-        whens.append(f"WHEN {key} IN ({targets}) THEN {text}")
-    otherwise = text
+    if col.allowed:
+        folded = _allowed_sql(text, match)
+        whens += [
+            f"WHEN {folded} = {_allowed_sql(_lit(a), match)} THEN {_lit(a)}" for a in col.allowed
+        ]
+    else:
+        whens += [
+            f"WHEN {key} = {_match_sql(_lit(t), match)} THEN {_lit(t)}"
+            for t in sorted({t for t in pairs.values() if t not in (None, ANY_OTHER_VALUE)})
+        ]
     default = pairs.get(ANY_OTHER_VALUE, ANY_OTHER_VALUE)
-    if default != ANY_OTHER_VALUE:  # `"*": "*"` keeps every other value as it is
-        otherwise = null if default is None else _lit(default)
-    if not whens:
-        return otherwise
+    otherwise = text
+    if default != ANY_OTHER_VALUE:
+        otherwise = "CAST(NULL AS VARCHAR)" if default is None else _lit(default)
     return f"CASE {' '.join(whens)} ELSE {otherwise} END"
 
 
-def _unmapped_check(
-    name: str, text: str, pairs: dict, values_match: str, allowed: tuple[str, ...] | None
-) -> str | None:
+def _unmapped_check(text: str, col: Column, mapping: EntityMapping, typed: str) -> str | None:
     """The `unmapped_value` message for a value its column's map does not name and that
-    is not already a contract value (one of the column's allowed values; for a column
-    without a list of them, one of the map's targets). None when the map says what
-    becomes of every other value (`*`)."""
+    is not already a contract value: one of the column's allowed values; for another text
+    column one of the map's targets; for a number or date, one that reads as such. None
+    when the map says what becomes of every other value (`*`)."""
+    pairs = mapping.values[col.name]
     if ANY_OTHER_VALUE in pairs:
         return None
-    key = _match_sql(text, values_match)
-    keys = ", ".join(_lit(v) for v in sorted(pairs))
-    if allowed:
-        accepted = f" AND lower({text}) NOT IN ({', '.join(_lit(a.lower()) for a in allowed)})"
+    match = _values_match(col, mapping)
+    key = _match_sql(text, match)
+    known = [f"{key} IN ({', '.join(_match_sql(_lit(v), match) for v in pairs)})"]
+    if col.allowed:
+        folded = ", ".join(_allowed_sql(_lit(a), match) for a in col.allowed)
+        known.append(f"{_allowed_sql(text, match)} IN ({folded})")
+    elif col.type != "text":
+        known.append(f"{typed} IS NOT NULL")
     else:
-        targets = _target_keys(pairs, values_match)
-        accepted = f" AND {key} NOT IN ({targets})" if targets else ""
+        targets = sorted({t for t in pairs.values() if t is not None})
+        if targets:
+            known.append(f"{key} IN ({', '.join(_match_sql(_lit(t), match) for t in targets)})")
     quoted = f"replace({text}, '''', '''''')"
-    return (
-        f"CASE WHEN {text} IS NOT NULL AND {key} NOT IN ({keys}){accepted} "
-        f"THEN '{name} value ''' || {quoted} || ''' is not in the value mapping' END"
-    )
+    message = f"'{col.name} value ''' || {quoted} || ''' is not in the value mapping'"
+    return f"CASE WHEN {text} IS NOT NULL AND NOT ({' OR '.join(known)}) THEN {message} END"
 
 
 #: How `crm quarantine` finds each unmapped column and value in a reason text.
@@ -135,15 +157,22 @@ def _declared_time(text: str, kind: str, csv: dict) -> str | None:
     """SQL reading a date or timestamp in the declared formats (`csv.date_format`,
     `csv.timestamp_format`: strftime codes, the first that fits wins); None when none is
     declared (then ISO 8601 is read). A timestamp column also takes the date formats
-    (midnight), a date column the timestamp formats (the day). Nothing is guessed:
-    03/04/2026 under '%d/%m/%Y' is the 3rd of April; under '%Y-%m-%d' it is no date."""
+    (midnight), a date column the timestamp formats (the day). A kind without a declared
+    format of its own still reads ISO 8601 (a file may declare its dates only, and keep
+    ISO timestamps). Nothing is guessed: 03/04/2026 under '%d/%m/%Y' is the 3rd of April;
+    under '%Y-%m-%d' it is no date."""
     dates = list(csv.get("date_format") or [])
     stamps = list(csv.get("timestamp_format") or [])
-    formats = stamps + dates if kind == "timestamp" else dates + stamps
-    if not formats:
+    own, other = (stamps, dates) if kind == "timestamp" else (dates, stamps)
+    if not own + other:
         return None
-    parsed = f"try_strptime({text}, [{', '.join(_lit(f) for f in formats)}])"
-    return f"CAST({parsed} AS {'TIMESTAMP' if kind == 'timestamp' else 'DATE'})"
+    sql_type = "TIMESTAMP" if kind == "timestamp" else "DATE"
+    parsed = (
+        f"CAST(try_strptime({text}, [{', '.join(_lit(f) for f in own + other)}]) AS {sql_type})"
+    )
+    if own:
+        return parsed
+    return f"coalesce({parsed}, TRY_CAST({text} AS {sql_type}))"
 
 
 def _typed_expr(
@@ -163,11 +192,11 @@ def _typed_expr(
     source_type = source_type.upper()
     text = f"nullif(trim(CAST({ref} AS VARCHAR)), '')"
     if mapping and col.name in mapping.values:
-        text = _mapped_text(text, mapping.values[col.name], mapping.values_match)
+        text = _mapped_text(text, col, mapping)
         if source_type != "VARCHAR":  # the map is on text: type it from there
             ref, source_type = text, "VARCHAR"
     if mapping and col.name in mapping.keys_from_names:
-        text = _match_sql(text, "loose")  # ingest.mapping.name_key
+        text = _match_sql(text, "loose")  # a name as a key: trimmed, lower case, one space
     if col.allowed:
         text = _canonical_sql(text, col.allowed)
     number_format = number_format or {}
@@ -237,16 +266,18 @@ def _row_checks(
             ("missing_required", f"CASE WHEN NOT ({present}) THEN '{name} is missing' END")
         )
     pairs = (mapping.values.get(name) if mapping else None) or {}
+    given = present
     if pairs:
         text = f"nullif(trim(CAST({_q(name)} AS VARCHAR)), '')"
-        unmapped = _unmapped_check(name, text, pairs, mapping.values_match, col.allowed)
+        unmapped = _unmapped_check(text, col, mapping, typed)
         if unmapped:
             checks.append(("unmapped_value", unmapped))
+        given = f"{_mapped_text(text, col, mapping)} IS NOT NULL"  # mapped to empty: none
     if col.type != "text":
         checks.append(
             (
                 "bad_type",
-                f"CASE WHEN {present} AND {typed} IS NULL THEN "
+                f"CASE WHEN {given} AND {typed} IS NULL THEN "
                 f"'{name} is not a valid {col.type}: ' || left(CAST({_q(name)} AS VARCHAR), 40) "
                 "END",
             )

@@ -120,14 +120,21 @@ def read_and_check(
 def configured(entity_name: str, settings: Settings) -> tuple[Entity, EntityMapping]:
     """An entity as this home's configuration makes it: the stage values the pipelines
     file declares, and the mapping file's section for it with every value-map target
-    checked against the contract. A mistake in either file raises BadInputError here,
-    before anything is read."""
+    checked against the contract. A mistake in either file, in any entity's section,
+    raises BadInputError here, before anything is read: the first entity a run loads
+    stops it, not the one whose section is wrong after others committed."""
     from crm import sales_pipelines
 
     pipelines = sales_pipelines.load(settings.pipelines_path)
-    entity = resolve(ENTITIES[entity_name], pipelines.stage_values, pipelines.pipeline_ids)
     mapping = load_mapping(settings.mapping_path)
-    return entity, check_values_allowed(mapping.for_entity(entity_name), entity, mapping.source)
+    checked = {}
+    for name in ENTITIES:
+        entity = resolve(ENTITIES[name], pipelines.stage_values, pipelines.pipeline_ids)
+        checked[name] = (
+            entity,
+            check_values_allowed(mapping.for_entity(name), entity, mapping.source),
+        )
+    return checked[entity_name]
 
 
 def load_entity(

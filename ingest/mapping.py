@@ -73,8 +73,8 @@ class EntityMapping:
     #: `loose`: values compare without regard to case and runs of spaces.
     values_match: str = "exact"
     #: Key and reference columns whose values are names ("Anna Berg", "GTX Pro"): loaded
-    #: as the normalised name (`name_key`), so that the same name spelled with other case
-    #: or spacing in another file is the same key.
+    #: as the normalised name (trimmed, lower case, one space), so that the same name
+    #: spelled with other case or spacing in another file is the same key.
     keys_from_names: tuple[str, ...] = ()
 
 
@@ -85,10 +85,11 @@ def _id_columns(entity: str) -> set[str]:
 
 
 def match_key(value: str, values_match: str) -> str:
-    """A value as the value map compares it: trimmed; with `loose`, also case-folded and
-    with runs of spaces made one ("Closed  Won" is "closed won")."""
+    """A value as the value map compares it: trimmed; with `loose`, also lower case and
+    with runs of spaces made one ("Closed  Won" is "closed won"). Used to find a key given
+    twice; the loads compare in SQL (ingest.checks._match_sql)."""
     value = str(value).strip()
-    return " ".join(value.casefold().split()) if values_match == "loose" else value
+    return " ".join(value.lower().split()) if values_match == "loose" else value
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,13 @@ def _value_maps(path, entity: str, spec, values_match: str) -> dict[str, dict[st
             )
         mapped: dict[str, str | None] = {}
         for source, target in pairs.items():
+            for value in (source, target):
+                if isinstance(value, bool) or (value is None and value is source):
+                    raise BadInputError(
+                        f"mapping file {path}, {entity}, values of {column}: YAML reads "
+                        f"{value!r} as a {'boolean' if isinstance(value, bool) else 'null'}; "
+                        "quote values such as yes, no, on, off and ~ ('Yes': ...)"
+                    )
             key = str(source) if source == ANY_OTHER_VALUE else match_key(source, values_match)
             target = None if target is None else str(target).strip()
             if key in mapped and mapped[key] != target:

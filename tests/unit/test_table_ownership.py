@@ -26,6 +26,7 @@ OTHER_CREATORS = {
     "ml/warehouse.py",  # the model registry's tables, replaced whole from the registry
     "activation/crm_db.py",  # the CRM database's audience tables
     "datagen/source_db.py",  # the demo CRM database
+    "ingest/dry_run.py",  # crm check: the checked rows in an in-memory database
 }
 
 LOWER_LAYER = re.compile(r"\b(staging|intermediate)\.((?:stg|int)_\w+)")

@@ -74,6 +74,15 @@ def test_a_pipelines_file_in_landing_is_picked_up(crm_home):
             "default_pipeline 'q' is not one of the pipelines",
         ),
         ("pipelines: [\n", "not valid YAML"),
+        ("pipelines:\n  p: {stages: [a], closing: {won: []}}\n", "names no won stage value"),
+        ("pipelines:\n  p: {stages: [a], closing: {won: w, lost: ''}}\n", "without a name"),
+        ("pipelines:\n  p: {stages: [a, yes], closing: {won: w}}\n", "quote yes, no"),
+        ("pipelines:\n  p: {stages: [a], closing: {won: {x: 1}}}\n", "is a name, not"),
+        (
+            "pipelines:\n  Sales: {stages: [a], closing: {won: w}}\n"
+            "  sales: {stages: [a], closing: {won: w}}\n",
+            "differ other than by case",
+        ),
     ],
 )
 def test_mistakes_in_the_pipelines_file_are_reported(tmp_path, text, message):

@@ -242,3 +242,16 @@ def test_nothing_happens_to_a_customer_before_they_exist(crm):
     ]:
         joined = frame(crm, entity).join(created, on="customer_id")
         assert (joined[column] >= joined.customer_created_at).all(), entity
+
+
+def test_the_demo_funnel_is_the_built_in_pipelines_file(crm):
+    """The demo writes its deals in the built-in pipeline's stages: the two must agree."""
+    from crm import sales_pipelines
+    from crm.settings import PACKAGE_PIPELINES_FILE
+    from datagen.sales import STAGE_ORDER
+
+    (sales,) = sales_pipelines.load(PACKAGE_PIPELINES_FILE).pipelines
+    assert tuple(s.name for s in sales.open_stages) == STAGE_ORDER
+    written = set(frame(crm, "opportunity_stage_history")["stage"])
+    assert written <= {s.name for s in sales.stages}
+    assert set(frame(crm, "opportunities")["pipeline_id"]) == {sales.pipeline_id}

@@ -138,7 +138,7 @@ def test_a_row_that_slipped_past_ingestion_fails_the_row_suite_with_examples(hom
     message = str(failure.value)
     assert "amount between 0 and 10,000,000" in message
     assert "status one of completed, refunded, cancelled" in message
-    assert '"transaction_id": "T2"' in message and '"status": "pending"' in message
+    assert '"transaction_id": "T2"' in message and '"status": "Pending"' in message
 
 
 def test_every_entity_has_a_row_suite_with_its_key():

@@ -201,3 +201,109 @@ def test_rows_held_back_for_an_unmapped_value_load_once_the_map_has_it(crm_home,
     assert query(crm_home, "SELECT channel FROM raw.interactions WHERE interaction_id = 'I2'") == [
         ("phone",)
     ]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ("{Yes: email}", "YAML reads True as a boolean"),
+        ("{x: off}", "YAML reads False as a boolean"),
+        ("{~: email}", "YAML reads None as a null"),
+    ],
+)
+def test_yaml_booleans_and_nulls_in_a_value_map_must_be_quoted(tmp_path, pairs, message):
+    path = tmp_path / "mapping.yml"
+    path.write_text(f"interactions:\n  values:\n    channel: {pairs}\n")
+    with pytest.raises(BadInputError, match=message):
+        load_mapping(path)
+
+
+@pytest.mark.parametrize(
+    ("values", "rows", "loaded", "held"),
+    [
+        # "*": value fills neither empty cells nor values that are already contract values
+        (
+            "{Mail: email, '*': web}",
+            "I1,C1,2024-03-01,\nI2,C1,2024-03-02,SMS\nI3,C1,2024-03-03,Fax\n",
+            {"I1": None, "I2": "sms", "I3": "web"},
+            0,
+        ),
+        # loose matching folds spaces (no-break and ideographic too) and case, on both sides
+        (
+            "{'E  Mail': email}",
+            "I1,C1,2024-03-01,e mail\nI2,C1,2024-03-02,E\u00a0MAIL\n"
+            "I3,C1,2024-03-03,\u3000Sms\u3000\n",
+            {"I1": "email", "I2": "email", "I3": "sms"},
+            0,
+        ),
+    ],
+)
+def test_value_maps_keep_empty_and_contract_values(crm_home, values, rows, loaded, held):
+    _interactions(
+        crm_home, rows, f"interactions:\n  values_match: loose\n  values:\n    channel: {values}\n"
+    )
+    assert load_entity("interactions").rows_quarantined == held
+    assert dict(query(crm_home, "SELECT interaction_id, channel FROM raw.interactions")) == loaded
+
+
+def test_a_value_map_on_a_number_column_maps_and_lets_numbers_through(crm_home):
+    (crm_home / "landing" / "transactions").mkdir()
+    (crm_home / "landing" / "transactions" / "t.csv").write_text(
+        "transaction_id,customer_id,occurred_at,amount,quantity\n"
+        "T1,C1,2024-03-01,5,n/a\nT2,C1,2024-03-01,5,3\nT3,C1,2024-03-01,5,lots\n"
+    )
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "transactions:\n  values:\n    quantity: {n/a: null}\n"
+    )
+    result = load_entity("transactions")
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    assert dict(query(crm_home, "SELECT transaction_id, quantity FROM raw.transactions")) == {
+        "T1": None,
+        "T2": 3,
+    }
+    assert query(crm_home, "SELECT reason_code FROM audit.quarantine") == [("unmapped_value",)]
+
+
+def test_a_value_map_on_a_name_key_compares_names_loosely(crm_home):
+    (crm_home / "landing" / "products").mkdir()
+    (crm_home / "landing" / "products" / "p.csv").write_text("product\nGTX Pro\n")
+    (crm_home / "landing" / "transactions").mkdir()
+    (crm_home / "landing" / "transactions" / "t.csv").write_text(
+        "transaction_id,customer_id,occurred_at,amount,product\n"
+        "T1,C1,2024-03-01,5,gtxpro\nT2,C1,2024-03-01,5,gtx  PRO\n"
+    )
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "products:\n  columns: {product: product_id}\n  keys_from_names: [product_id]\n"
+        "transactions:\n  columns: {product: product_id}\n  keys_from_names: [product_id]\n"
+        "  values:\n    product_id: {GTXPro: GTX Pro}\n"
+    )
+    load_entity("products")
+    assert load_entity("transactions").rows_quarantined == 0
+    assert query(crm_home, "SELECT DISTINCT product_id FROM raw.transactions") == [("gtx pro",)]
+
+
+def test_declaring_only_dates_keeps_iso_timestamps_readable(crm_home):
+    (crm_home / "landing" / "customers").mkdir()
+    (crm_home / "landing" / "customers" / "c.csv").write_text(
+        "customer_id,birth_date,updated_at\nC1,03.04.1990,2024-04-05 10:00:00\n"
+        "C2,1990-04-03,2024-04-05T10:00:00\n"
+    )
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "customers:\n  csv:\n    date_format: '%d.%m.%Y'\n"
+    )
+    result = load_entity("customers")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert query(
+        crm_home,
+        "SELECT CAST(birth_date AS VARCHAR), CAST(updated_at AS VARCHAR) FROM raw.customers",
+    ) == [("1990-04-03", "2024-04-05 10:00:00")]
+
+
+def test_a_wrong_value_map_of_any_entity_stops_every_load(crm_home):
+    (crm_home / "landing" / "customers").mkdir()
+    (crm_home / "landing" / "customers" / "c.csv").write_text("customer_id\nC1\n")
+    (crm_home / "landing" / "mapping.yml").write_text(
+        "interactions:\n  values:\n    channel: {Mail: letter}\n"
+    )
+    with pytest.raises(BadInputError, match="mapped to 'letter'"):
+        load_entity("customers")

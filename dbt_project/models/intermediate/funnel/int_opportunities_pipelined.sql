@@ -1,7 +1,9 @@
 {#- Each opportunity in its sales pipeline (the default one when the CRM gave none), with
     the stage the CRM reports it in now, spelled as the pipelines file spells it, and its
-    status: the CRM's when it gave one, else how its stage closes it (a deal export's
-    "Won"), else open. -#}
+    status: the CRM's when it gave one, else the kind of its stage (a deal export's "Won"
+    closes it; an open stage keeps it open even past an expected close date), else open
+    when it has no close date. A deal closed without a status or a stage has no status:
+    its outcome is unknown (a warning test on fct_opportunities counts them). -#}
 with
 
 opportunities as (
@@ -36,7 +38,7 @@ staged as (
         pipelined.amount,
         coalesce(
             pipelined.status,
-            case when stages.stage_kind <> 'open' then stages.stage_kind end,
+            case when stages.stage_kind is not null then stages.stage_kind end,
             case when pipelined.closed_at is null then 'open' end
         ) as status,
         pipelined.closed_at,

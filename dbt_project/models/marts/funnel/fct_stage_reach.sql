@@ -66,32 +66,36 @@ steps as (
     where pipeline_stages.stage_kind = 'open'
 ),
 
-reached as (
+reaches as (
+    {#- each stage with each deal of its pipeline: 1 when the deal reached it -#}
     select
         steps.pipeline_id,
         steps.stage,
         steps.stage_order,
         steps.stage_kind,
-        sum(
-            case
-                when steps.stage_kind = 'won' and deals.is_won then 1
-                when steps.stage_kind = 'open' and deals.furthest_stage_order >= steps.stage_order
-                    then 1
-                else 0
-            end
-        ) as deals_reached,
-        sum(
-            case
-                when not deals.has_history then 0
-                when steps.stage_kind = 'won' and deals.is_won then 1
-                when steps.stage_kind = 'open' and deals.furthest_stage_order >= steps.stage_order
-                    then 1
-                else 0
-            end
-        ) as deals_reached_by_history,
-        count(deals.opportunity_id) as pipeline_deals
+        deals.opportunity_id,
+        deals.has_history,
+        case
+            when steps.stage_kind = 'won' and deals.is_won then 1
+            when steps.stage_kind = 'open' and deals.furthest_stage_order >= steps.stage_order
+                then 1
+            else 0
+        end as reached
     from steps
     left join deals on steps.pipeline_id = deals.pipeline_id
+),
+
+reached as (
+    select
+        pipeline_id,
+        stage,
+        stage_order,
+        stage_kind,
+        sum(reached) as deals_reached,
+        sum(case when has_history then reached else 0 end)
+            as deals_reached_by_history,
+        count(opportunity_id) as pipeline_deals
+    from reaches
     group by 1, 2, 3, 4
 ),
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from activation.config import ActivationConfig
+from activation.fairness import fairness_report
 from activation.holdout import HOLDOUT, TARGET, assign_groups, known_groups
 from activation.release import (
     DIFF_CHANGES,
@@ -22,6 +23,7 @@ from activation.release import (
 )
 from activation.release_files import folder_key, offer_folder, releases
 from activation.suppression import SUPPRESSION_REASONS, candidates
+from ml.config import load_config
 
 
 def build_release(
@@ -65,6 +67,8 @@ def build_release(
     previous_rows = pd.read_parquet(previous[0] / "audience.parquet") if previous else None
     diff = diff_releases(previous_rows, rows)
     group_counts = rows["group"].value_counts()
+    contacted = set(rows.loc[rows["group"] == TARGET, "customer_id"])
+    fairness = fairness_report(con, offer, as_of, contacted, load_config().protected_attributes)
     manifest = {
         "release_id": f"{campaign_id}:{as_of.isoformat()}:{checksum[:12]}",
         "offer_id": offer,
@@ -87,6 +91,8 @@ def build_release(
         "content_checksum": checksum,
         "previous_release_id": previous[1]["release_id"] if previous else None,
         "diff": {change: int((diff["change"] == change).sum()) for change in DIFF_CHANGES},
+        # selection rate (target / scored) per group of each protected attribute
+        "fairness": fairness,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return Release(offer, campaign_id, as_of, rows, diff, manifest)

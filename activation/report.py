@@ -176,6 +176,7 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
             )
         )
         parts.append(f'</div></div><p class="muted">release {_e(manifest["release_id"])}</p>')
+        parts.append(_fairness_part(manifest.get("fairness") or {}))
     finished = lift[lift["offer_product_id"] == offer] if len(lift) else lift
     if len(finished):
         parts.append("<h3>Finished campaigns: what they changed</h3>")
@@ -213,6 +214,38 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
             )
         )
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _fairness_part(fairness: dict) -> str:
+    """Selection rate per group of each protected attribute; a ratio to the overall rate
+    below the four-fifths line is flagged (activation/fairness.py)."""
+    if not fairness:
+        return ""
+    parts = [
+        '<h3>Selection rate by group</h3><p class="muted">Customers to contact per '
+        "customer scored, by protected attribute (never a model feature); a group below "
+        "0.8 times the overall rate is flagged. Reported, not enforced.</p>"
+    ]
+    for attribute, groups in fairness.items():
+        parts.append(
+            _table(
+                [attribute.replace("_", " "), "scored", "selected", "rate", "ratio", ""],
+                [
+                    [
+                        g["group"],
+                        _num(g["scored"]),
+                        _num(g["selected"]),
+                        _pct(g["selection_rate"]),
+                        _num(g["ratio_to_overall"], 2),
+                        "below 0.8" if g["flagged"] else "",
+                    ]
+                    for g in groups
+                ],
+                numeric={1, 2, 3, 4},
+                cls="fairness",
+            )
+        )
     return "".join(parts)
 
 

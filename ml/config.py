@@ -30,6 +30,8 @@ class ModelConfig:
     gate_tolerance: float
     bands: tuple[float, ...]
     audience: dict
+    #: Never features (left out of `numeric` and `categorical`); reported per released list.
+    protected_attributes: tuple[str, ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -39,13 +41,24 @@ class ModelConfig:
         """The same settings for another table's columns (crm train on a user's file)."""
         from dataclasses import replace
 
-        return replace(self, numeric=numeric, categorical=categorical)
+        return _without_protected(replace(self, numeric=numeric, categorical=categorical))
+
+
+def _without_protected(config: ModelConfig) -> ModelConfig:
+    from dataclasses import replace
+
+    protected = set(config.protected_attributes)
+    return replace(
+        config,
+        numeric={k: v for k, v in config.numeric.items() if k not in protected},
+        categorical={k: v for k, v in config.categorical.items() if k not in protected},
+    )
 
 
 def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
     doc = yaml.safe_load(path.read_text())
     tree = doc["tree"]
-    return ModelConfig(
+    config = ModelConfig(
         horizon_days=int(doc["horizon_days"]),
         numeric=dict(doc["features"]["numeric"]),
         categorical=dict(doc["features"]["categorical"]),
@@ -64,4 +77,6 @@ def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
         gate_tolerance=float(doc["gate"]["tolerance"]),
         bands=tuple(float(b) for b in doc["scoring"]["bands"]),
         audience=dict(doc["audience"]),
+        protected_attributes=tuple(str(a) for a in doc.get("protected_attributes") or ()),
     )
+    return _without_protected(config)

@@ -46,6 +46,11 @@ def test_crm_run_releases_every_scored_offer_to_files_and_the_warehouse(demo):
         assert len(rows) == manifest["row_count"] == manifest["target"] + manifest["holdout"]
         assert manifest["scored_list"] == manifest["row_count"] + manifest["suppressed_total"]
         assert rows.customer_id.is_unique
+        # selection rate by gender (a protected attribute, never a feature): every target
+        # member is counted in one group
+        genders = manifest["fairness"]["gender"]
+        assert sum(g["selected"] for g in genders) == manifest["target"]
+        assert {"female", "male"} <= {g["group"] for g in genders}
         # the files for people: whom to contact, whom never to, and what each column means
         folder = home / "audiences" / offer / "latest"
         target = pd.read_csv(folder / "target.csv", dtype={"customer_id": str})
@@ -223,7 +228,15 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
     assert parsed.tags.get("polyline.capture", 0) >= len(offers)
     assert parsed.tags.get("rect.lift-bar", 0) >= 10 * len(offers)
     assert parsed.tags.get("svg.lift", 0) >= 1 and parsed.tags.get("rect.target-bar", 0) >= 3
-    for table in ("rules", "list-size", "suppression", "diff", "campaign-lift"):
+    for table in (
+        "rules",
+        "list-size",
+        "suppression",
+        "diff",
+        "campaign-lift",
+        "fairness",
+        "funnel",
+    ):
         assert parsed.tags.get(f"table.{table}", 0) >= 1, table
     assert "OFFER-PREM" in dom and "occupation = sales" in dom
 

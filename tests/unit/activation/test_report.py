@@ -50,6 +50,26 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         "suppressed": {"opted_out": 5, "cooling_off": 15},
         "diff": {"added": 7, "removed": 3},
         "previous_release_id": None,
+        "fairness": {
+            "gender": [
+                {
+                    "group": "female",
+                    "scored": 60,
+                    "selected": 50,
+                    "selection_rate": 0.8333,
+                    "ratio_to_overall": 1.11,
+                    "flagged": False,
+                },
+                {
+                    "group": "<other>",
+                    "scored": 60,
+                    "selected": 40,
+                    "selection_rate": 0.6667,
+                    "ratio_to_overall": 0.7407,
+                    "flagged": True,
+                },
+            ]
+        },
     }
     lift = pd.DataFrame(
         {
@@ -83,8 +103,11 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         'class="diff"',
         'class="chart lift"',
         'class="campaign-lift"',
+        'class="fairness"',
     ):
         assert marker in page, marker
+    fairness = page[page.index('class="fairness"') :]
+    assert "<td>&lt;other&gt;</td>" in fairness and fairness.count("below 0.8") == 1
     assert "occupation = &lt;sales&gt;" in page  # escaped, not markup
     assert "No champion model" in page  # OFFER-Y
     assert "cooling off" in page and "first release" in page

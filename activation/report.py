@@ -99,6 +99,14 @@ def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
     )
 
 
+def _holdout_rate(rule: dict) -> str:
+    """The holdout adoption rate with its interval (rules of older models have none)."""
+    low, high = rule.get("rate_holdout_low"), rule.get("rate_holdout_high")
+    if low is None or high is None:
+        return _pct(rule.get("rate_holdout"))
+    return f"{_pct(rule['rate_holdout'])} ({_pct(low)}-{_pct(high)})"
+
+
 def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd.DataFrame) -> str:
     parts = [f'<section class="offer" id="{_e(offer)}"><h2>{_e(offer)}</h2>']
     if model_dir is not None:
@@ -113,14 +121,21 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
         parts.append('<div class="grid"><div><h3>Segment rules</h3>')
         parts.append(
             _table(
-                ["rule", "segment", "customers", "adopt (train)", "adopt (holdout)", "lift"],
+                [
+                    "rule",
+                    "segment",
+                    "customers",
+                    "adopt (train)",
+                    "adopt (holdout, 95% interval)",
+                    "lift (holdout)",
+                ],
                 [
                     [
                         r["rule_id"],
                         r["words"],
                         _num(r["support_train"]),
                         _pct(r["rate_train"]),
-                        _pct(r["rate_holdout"]),
+                        _holdout_rate(r),
                         _num(r["lift"], 2),
                     ]
                     for r in rules[:10]

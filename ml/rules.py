@@ -6,7 +6,10 @@ numbers shown as such), one-hot splits become equalities or exclusions ("occupat
 sales"). The same condition is written as a SQL predicate on the feature table, with the
 tree's handling of missing values made explicit (scikit-learn sends missing values down
 one side of each split). Each rule carries its support and adoption rate on the training
-and the holdout rows, and its lift over the training base rate.
+and the holdout rows. What a marketer acts on is the holdout's: the rate with its 95%
+interval, and `lift`, the holdout rate over the holdout base rate. The training figures
+stand beside them, named as such (`rate_train`, `lift_train`): a small leaf's training
+rate is what the tree was grown to fit, and says little about the next window.
 """
 
 from __future__ import annotations
@@ -43,13 +46,34 @@ class Rule:
     support_train: int
     adopters_train: int
     rate_train: float
+    lift_train: float
     support_holdout: int
     adopters_holdout: int
     rate_holdout: float | None
-    lift: float
+    #: Wilson 95% interval of the holdout rate (None without holdout rows in the leaf).
+    rate_holdout_low: float | None
+    rate_holdout_high: float | None
+    #: The holdout rate over the holdout's base rate.
+    lift: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def wilson_interval(adopters: int, support: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a rate (95% by default): sound for small leaves and
+    for rates near 0 or 1, where the normal approximation is not."""
+    if support <= 0:
+        return None
+    rate = adopters / support
+    denominator = 1 + z * z / support
+    centre = (rate + z * z / (2 * support)) / denominator
+    margin = z * math.sqrt(rate * (1 - rate) / support + z * z / (4 * support * support))
+    margin /= denominator
+    # exact at the ends (no adopter, all adopters), where rounding would miss 0 and 1
+    low = 0.0 if adopters == 0 else max(0.0, centre - margin)
+    high = 1.0 if adopters == support else min(1.0, centre + margin)
+    return low, high
 
 
 def _quote(name: str) -> str:
@@ -208,6 +232,8 @@ def extract_rules(
     hold_leaves = (
         pipeline.named_steps["tree"].apply(encode(x_holdout)) if x_holdout is not None else None
     )
+    y_hold = np.asarray(y_holdout, dtype=float) if hold_leaves is not None else None
+    hold_base = float(y_hold.mean()) if y_hold is not None and len(y_hold) else 0.0
     rules = []
     for leaf, path in _leaf_paths(tree).items():
         numbers, categories = _conditions(path, mapping)
@@ -234,10 +260,11 @@ def extract_rules(
         if hold_leaves is not None:
             in_hold = hold_leaves == leaf
             hold_support = int(in_hold.sum())
-            hold_adopters = int(np.asarray(y_holdout, dtype=float)[in_hold].sum())
+            hold_adopters = int(y_hold[in_hold].sum())
             hold_rate = hold_adopters / hold_support if hold_support else None
         else:
             hold_support, hold_adopters, hold_rate = 0, 0, None
+        interval = wilson_interval(hold_adopters, hold_support) or (None, None)
         rules.append(
             Rule(
                 rule_id="",
@@ -247,10 +274,13 @@ def extract_rules(
                 support_train=support,
                 adopters_train=adopters,
                 rate_train=rate,
+                lift_train=rate / base if base > 0 else float("nan"),
                 support_holdout=hold_support,
                 adopters_holdout=hold_adopters,
                 rate_holdout=hold_rate,
-                lift=rate / base if base > 0 else float("nan"),
+                rate_holdout_low=interval[0],
+                rate_holdout_high=interval[1],
+                lift=hold_rate / hold_base if hold_rate is not None and hold_base > 0 else None,
             )
         )
     rules.sort(key=lambda r: (-r.rate_train, -r.support_train, r.leaf))
@@ -265,13 +295,17 @@ def rules_markdown(title: str, rules: list[Rule], base_rate: float) -> str:
         "",
         f"Base adoption rate on the training rows: {base_rate:.1%}.",
         "",
-        "| rule | segment | customers | adopt (train) | adopt (holdout) | lift |",
-        "|---|---|---:|---:|---:|---:|",
+        "| rule | segment | customers (train) | adopt (train) | customers (holdout) "
+        "| adopt (holdout, 95% interval) | lift (holdout) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rules:
-        hold = f"{r.rate_holdout:.0%}" if r.rate_holdout is not None else "-"
+        hold = "-"
+        if r.rate_holdout is not None:
+            hold = f"{r.rate_holdout:.0%} ({r.rate_holdout_low:.0%}-{r.rate_holdout_high:.0%})"
+        lift = f"{r.lift:.1f}" if r.lift is not None else "-"
         lines.append(
-            f"| {r.rule_id} | {r.words} | {r.support_train:,} | {r.rate_train:.0%} | {hold} | "
-            f"{r.lift:.1f} |"
+            f"| {r.rule_id} | {r.words} | {r.support_train:,} | {r.rate_train:.0%} | "
+            f"{r.support_holdout:,} | {hold} | {lift} |"
         )
     return "\n".join(lines) + "\n"

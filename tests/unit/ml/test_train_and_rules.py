@@ -121,3 +121,29 @@ def test_accounts_without_person_attributes_train_on_what_they_have(small_config
     assert "spend" in top.words
     assert "age" not in top.words and "job" not in top.words
     assert top.rate_holdout == pytest.approx(0.6, abs=0.08)
+
+
+def test_rules_state_the_holdout_rate_with_its_interval_and_lift_on_the_holdout(trained):
+    model, _, _ = trained
+    for rule in model.rules:
+        assert rule.rate_holdout_low <= rule.rate_holdout <= rule.rate_holdout_high
+        assert rule.lift == pytest.approx(rule.rate_holdout / model.holdout["base_rate"])
+    top = model.rules[0]
+    assert top.lift_train == pytest.approx(top.rate_train / top_base_rate(model))
+    # the planted rate (90%) lies in the top rule's holdout interval, which is narrow
+    assert top.rate_holdout_low < 0.9 < top.rate_holdout_high
+    assert top.rate_holdout_high - top.rate_holdout_low < 0.15
+
+
+def top_base_rate(model) -> float:
+    return sum(r.adopters_train for r in model.rules) / sum(r.support_train for r in model.rules)
+
+
+def test_the_wilson_interval_matches_known_values():
+    from ml.rules import wilson_interval
+
+    low, high = wilson_interval(1, 15)  # 6.7% of 15: a small leaf's rate is wide open
+    assert (round(low, 4), round(high, 4)) == (0.0119, 0.2982)
+    assert wilson_interval(0, 0) is None
+    low, high = wilson_interval(0, 50)
+    assert low == 0.0 and 0.07 < high < 0.072

@@ -17,7 +17,8 @@ class ModelConfig:
     categorical: dict[str, str]
     max_depth: tuple[int, ...]
     min_samples_leaf_share: tuple[float, ...]
-    min_samples_leaf_floor: int
+    min_leaf_customers: int
+    min_leaf_share: float
     cv_folds: int
     scoring: str
     simplicity_sd: float
@@ -32,6 +33,14 @@ class ModelConfig:
     audience: dict
     #: Never features (left out of `numeric` and `categorical`); reported per released list.
     protected_attributes: tuple[str, ...] = ()
+
+    def leaf_share_grid(self, rows: int) -> list[float]:
+        """The grid of minimum leaf weights (shares of the training rows) for a training
+        split of `rows` rows, none below the minimum leaf support: the larger of
+        `min_leaf_customers` and `min_leaf_share` of the rows. Being weighted shares, they
+        hold alike on the reweighted tuning sample and on the whole split."""
+        floor = max(self.min_leaf_customers / max(rows, 1), self.min_leaf_share)
+        return sorted({max(share, floor) for share in self.min_samples_leaf_share})
 
     @property
     def labels(self) -> dict[str, str]:
@@ -64,7 +73,8 @@ def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
         categorical=dict(doc["features"]["categorical"]),
         max_depth=tuple(tree["max_depth"]),
         min_samples_leaf_share=tuple(tree["min_samples_leaf_share"]),
-        min_samples_leaf_floor=int(tree["min_samples_leaf_floor"]),
+        min_leaf_customers=int(tree["min_leaf_customers"]),
+        min_leaf_share=float(tree["min_leaf_share"]),
         cv_folds=int(tree["cv_folds"]),
         scoring=str(tree["scoring"]),
         simplicity_sd=float(tree["simplicity_sd"]),

@@ -109,7 +109,7 @@ def tune(x: pd.DataFrame, y: np.ndarray, numeric, categorical, config: ModelConf
     folds = min(config.cv_folds, int(ys.sum()), int(len(ys) - ys.sum()))
     grid = {
         "tree__max_depth": list(config.max_depth),
-        "tree__min_weight_fraction_leaf": list(config.min_samples_leaf_share),
+        "tree__min_weight_fraction_leaf": config.leaf_share_grid(len(x)),
     }
     search = GridSearchCV(
         tree_pipeline(numeric, categorical, config.random_state),

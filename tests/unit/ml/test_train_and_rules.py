@@ -147,3 +147,21 @@ def test_the_wilson_interval_matches_known_values():
     assert wilson_interval(0, 0) is None
     low, high = wilson_interval(0, 50)
     assert low == 0.0 and 0.07 < high < 0.072
+
+
+def test_no_leaf_is_smaller_than_the_minimum_support(trained):
+    model, x_train, _ = trained
+    assert min(r.support_train for r in model.rules) >= max(30, 0.001 * len(x_train))
+
+
+def test_the_minimum_support_raises_the_leaf_grid_to_a_count_or_a_share():
+    from ml.config import load_config
+
+    config = load_config()
+    assert (config.min_leaf_customers, config.min_leaf_share) == (30, 0.001)
+    # 17,000 rows (the demo): 30 customers is more than 0.1%; the grid's 0.1% is raised
+    assert config.leaf_share_grid(17_000) == [30 / 17_000, 0.003, 0.01]
+    # 1,000,000 rows: 0.1% is 1,000 customers, more than 30
+    assert config.leaf_share_grid(1_000_000) == [0.001, 0.003, 0.01]
+    # 2,000 rows: every value of the grid is below 30 customers, one value is left
+    assert config.leaf_share_grid(2_000) == [0.015]

@@ -146,6 +146,20 @@ def _unmapped_check(text: str, col: Column, mapping: EntityMapping, typed: str) 
 UNMAPPED_VALUE_PATTERN = r"(\w+) value '((?:[^']|'')*)' is not in the value mapping"
 
 
+def unmapped_values_sql(relation: str, reason: str, by: tuple[str, ...] = ()) -> str:
+    """SQL counting the rows of `relation` per column and value its `reason` texts name
+    as unmapped (`by` columns first; most rows first), with UNMAPPED_VALUE_PATTERN as $1:
+    what `crm quarantine` lists after a load and `crm check` before one."""
+    keys = "".join(f"{c}, " for c in by)
+    return (
+        f"SELECT {keys}column_name, replace(quoted, '''''', '''') AS value, count(*) AS rows "
+        f"FROM (SELECT {keys}unnest(regexp_extract_all({reason}, $1, 1)) AS column_name, "
+        f"unnest(regexp_extract_all({reason}, $1, 2)) AS quoted FROM {relation} "
+        f"WHERE {reason} LIKE '%is not in the value mapping%') "
+        f"GROUP BY ALL ORDER BY {keys}column_name, rows DESC, value"
+    )
+
+
 def _canonical_sql(text: str, allowed: tuple[str, ...]) -> str:
     """An allowed value in its declared spelling whatever its case ('Won' is 'won';
     '潜在客户跟踪' stays as it is); any other value unchanged, for the bad_value check."""

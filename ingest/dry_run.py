@@ -30,7 +30,12 @@ from crm.errors import BadInputError, UsageError
 from crm.settings import Settings
 from crm.sql import quote_identifier as _q
 from crm.sql import quote_literal as _lit
-from ingest.checks import CHECKED_TABLE, UNMAPPED_VALUE_PATTERN, drop_work_tables
+from ingest.checks import (
+    CHECKED_TABLE,
+    UNMAPPED_VALUE_PATTERN,
+    drop_work_tables,
+    unmapped_values_sql,
+)
 from ingest.contract import ENTITIES, LOAD_ORDER, Entity
 from ingest.files import REJECTS_TABLE, LandingFile, discover
 from ingest.load import configured, read_and_check
@@ -230,14 +235,9 @@ def _unmapped_values(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Each value no value map names, per column, with the rows that carry it (as
     `crm quarantine` lists them after a load)."""
     found = con.execute(
-        "SELECT column_name, quoted, count(*) FROM ("
-        "  SELECT unnest(regexp_extract_all(_reason, $1, 1)) AS column_name,"
-        "         unnest(regexp_extract_all(_reason, $1, 2)) AS quoted"
-        f"  FROM {CHECKED_TABLE} WHERE _reason LIKE '%is not in the value mapping%'"
-        ") GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
-        [UNMAPPED_VALUE_PATTERN],
+        unmapped_values_sql(CHECKED_TABLE, "_reason"), [UNMAPPED_VALUE_PATTERN]
     ).fetchall()
-    return [{"column": c, "value": q.replace("''", "'"), "rows": n} for c, q, n in found]
+    return [{"column": c, "value": v, "rows": n} for c, v, n in found]
 
 
 def _check_file(

@@ -94,24 +94,12 @@ def summary(con) -> pd.DataFrame:
 def unmapped_values(con) -> pd.DataFrame:
     """Each value a value map did not name, per entity and column, with how many held-back
     rows carry it: what to add to the mapping file's `values:` section."""
-    from ingest.checks import UNMAPPED_VALUE_PATTERN
+    from ingest.checks import UNMAPPED_VALUE_PATTERN, unmapped_values_sql
 
     if not _has_quarantine(con):
         return pd.DataFrame(columns=["entity", "column_name", "value", "rows"])
-    found = con.execute(
-        "SELECT entity, unnest(regexp_extract_all(reason, $1, 1)) AS column_name, "
-        "unnest(regexp_extract_all(reason, $1, 2)) AS quoted "
-        "FROM audit.quarantine WHERE reason LIKE '%is not in the value mapping%'",
-        [UNMAPPED_VALUE_PATTERN],
-    ).df()
-    found["value"] = found["quoted"].str.replace("''", "'", regex=False)
-    counted = found.groupby(["entity", "column_name", "value"]).size().rename("rows")
-    order = ["entity", "column_name", "rows", "value"]
-    return (
-        counted.reset_index()
-        .sort_values(order, ascending=[True, True, False, True])
-        .reset_index(drop=True)
-    )
+    sql = unmapped_values_sql("audit.quarantine", "reason", by=("entity",))
+    return con.execute(sql, [UNMAPPED_VALUE_PATTERN]).df()
 
 
 def rows(con, entity: str, reason: str | None = None, limit: int | None = 20) -> pd.DataFrame:

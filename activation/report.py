@@ -118,12 +118,18 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
             f"{metrics['roc_auc']:.3f}, lift in the top 10% {metrics['lift_at_10']:.2f}, "
             f"base rate {_pct(metrics['base_rate'])}</p>"
         )
-        parts.append('<div class="grid"><div><h3>Segment rules</h3>')
+        parts.append(_ranking_part(model_dir))
+        parts.append('<div class="grid"><div>')
+        if (model_dir / "points.json").exists():
+            parts.append(_points_part(json.loads((model_dir / "points.json").read_text())))
+        else:
+            parts.append("<h3>Segment rules</h3>")
         parts.append(
             _table(
                 [
                     "rule",
                     "segment",
+                    "score",
                     "customers",
                     "adopt (train)",
                     "adopt (holdout, 95% interval)",
@@ -133,6 +139,7 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
                     [
                         r["rule_id"],
                         r["words"],
+                        _pct(r.get("score")),
                         _num(r["support_train"]),
                         _pct(r["rate_train"]),
                         _holdout_rate(r),
@@ -140,11 +147,14 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
                     ]
                     for r in rules[:10]
                 ],
-                numeric={2, 3, 4, 5},
+                numeric={2, 3, 4, 5, 6},
                 cls="rules",
             )
+            if rules
+            else ""
         )
         parts.append(f"</div><div><h3>Gains on the holdout</h3>{gains_chart(gains)}</div></div>")
+        parts.append(_calibration_part(model_dir))
     else:
         parts.append('<p class="muted">No champion model: nothing scored.</p>')
     manifest = (published or {}).get("manifest")
@@ -230,6 +240,98 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
         )
     parts.append("</section>")
     return "".join(parts)
+
+
+def _lift_cell(compared: dict, side: str) -> str:
+    found = compared.get(side)
+    if not found:
+        return ""
+    if "low" not in found:
+        return _num(found["lift"], 2)
+    return f"{_num(found['lift'], 2)} ({_num(found['low'], 2)}-{_num(found['high'], 2)})"
+
+
+def _ranking_part(model_dir: Path) -> str:
+    """Why this model is the champion: the gate's reason, and its ranking at the top 10%
+    and 20% of the holdout against what it was compared with (a tree with the logistic
+    baseline, a scorecard with the tree), with 95% intervals."""
+    champion = model_dir.parent / "champion.json"
+    reason = json.loads(champion.read_text()).get("reason") if champion.exists() else None
+    ranking = json.loads((model_dir / "metrics.json").read_text()).get("ranking") or {}
+    parts = [
+        '<h3>Why this model</h3><p class="muted">'
+        + ("a points scorecard" if (model_dir / "points.json").exists() else "a decision tree")
+        + (f": {_e(reason)}" if reason else "")
+        + "</p>"
+    ]
+    rows = []
+    for top in ("lift_at_10", "lift_at_20"):
+        compared = ranking.get(top)
+        if compared and "difference" in compared:
+            rows.append(
+                [
+                    f"top {round(compared['share'] * 100)}%",
+                    _lift_cell(compared, "first"),
+                    _lift_cell(compared, "second"),
+                    _lift_cell(compared, "difference"),
+                ]
+            )
+    if rows:
+        other = str(ranking.get("against", "")).replace("_", " ")
+        parts.append(
+            _table(
+                ["holdout", "lift (95% interval)", f"lift of the {other}", "difference"],
+                rows,
+                numeric={1, 2, 3},
+                cls="ranking",
+            )
+        )
+    return "".join(parts)
+
+
+def _points_part(points: list[dict]) -> str:
+    """A scorecard champion's table: each feature's bins and their points."""
+    return "<h3>Scorecard: add the points of each feature's bin</h3>" + _table(
+        ["feature", "bin", "points", "customers (train)"],
+        [[p["feature"], p["bin"], _num(p["points"]), _num(p["customers_train"])] for p in points],
+        numeric={2, 3},
+        cls="scorecard",
+    )
+
+
+def _calibration_part(model_dir: Path) -> str:
+    """Whether a score means what it says: predicted against observed adoption on the
+    holdout by tenth of the ranking (out-of-fold scores, ml/calibration.py), and the Brier
+    score beside the tree's uncalibrated training rates and the base rate."""
+    path = model_dir / "calibration.csv"
+    summary = json.loads((model_dir / "metrics.json").read_text()).get("calibration")
+    if not path.exists() or not summary:
+        return ""  # a model saved before scores were calibrated
+    table = pd.read_csv(path)
+    return (
+        '<h3>Do the scores hold?</h3><p class="muted">Holdout customers by tenth of the '
+        "ranking: the mean score against the share that adopted (each scored by leaf rates "
+        "estimated on the other folds). Calibration error "
+        f"{_pct(summary['calibration_error'])} (training rates: "
+        f"{_pct(summary['calibration_error_training_rates'])}); Brier score "
+        f"{summary['brier']:.4f} (training rates {summary['brier_training_rates']:.4f}, "
+        f"base rate {summary['brier_base_rate']:.4f}).</p>"
+        + _table(
+            ["tenth", "customers", "score", "adopted", "95% interval"],
+            [
+                [
+                    int(r["group"]),
+                    _num(r["customers"]),
+                    _pct(r["predicted"]),
+                    _pct(r["observed"]),
+                    f"{_pct(r['observed_low'])}-{_pct(r['observed_high'])}",
+                ]
+                for r in table.to_dict("records")
+            ],
+            numeric={1, 2, 3},
+            cls="calibration",
+        )
+    )
 
 
 def _fairness_part(fairness: dict) -> str:

@@ -11,8 +11,8 @@ file:
 - `audit`: load batches, quarantine, nulled values, resubmissions, validation results and
   pipeline runs;
 - `ml`: CLV predictions and fits, scores, scored lists, training runs (the model registry's
-  three tables, `ml.model_versions`, `ml.segment_rules` and `ml.model_gains`, are copies of
-  the registry replaced whole by `ml/warehouse.py`);
+  tables, `ml.model_versions`, `ml.segment_rules`, `ml.scorecard_points`, `ml.model_gains`
+  and `ml.model_calibration`, are copies of the registry replaced whole by `ml/warehouse.py`);
 - `activation`: the audience releases, their members, diffs and holdout assignments, and
   what the suppression rule reads from activation (campaign settings, same-day holdouts).
 

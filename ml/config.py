@@ -31,6 +31,10 @@ class ModelConfig:
     gate_tolerance: float
     bands: tuple[float, ...]
     audience: dict
+    calibration_folds: int
+    #: ml.scorecard.Scorecard's settings; `scorecard_compete` whether one is trained.
+    scorecard: dict
+    scorecard_compete: bool
     #: Never features (left out of `numeric` and `categorical`); reported per released list.
     protected_attributes: tuple[str, ...] = ()
 
@@ -87,6 +91,9 @@ def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
         gate_tolerance=float(doc["gate"]["tolerance"]),
         bands=tuple(float(b) for b in doc["scoring"]["bands"]),
         audience=dict(doc["audience"]),
+        calibration_folds=int(doc["calibration"]["folds"]),
+        scorecard={k: v for k, v in doc["scorecard"].items() if k != "compete"},
+        scorecard_compete=bool(doc["scorecard"]["compete"]),
         protected_attributes=tuple(str(a) for a in doc.get("protected_attributes") or ()),
     )
     return _without_protected(config)

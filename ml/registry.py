@@ -1,7 +1,9 @@
 """The model registry: versions on disk, one champion per offer, every decision logged.
 
     CRM_HOME/models/<offer>/<version>/   model.joblib, metadata.json, metrics.json,
-                                         rules.json, rules.md, gains.csv, cv.csv
+                                         rules.json, rules.md, gains.csv, cv.csv,
+                                         calibration.csv (the reliability table);
+                                         a scorecard: points.json, scorecard.md
     CRM_HOME/models/<offer>/champion.json    which version scores, since when, why
     CRM_HOME/models/<offer>/decisions.jsonl  every promotion, rejection and rollback
 
@@ -29,6 +31,7 @@ import sklearn
 from crm.errors import CrmError
 from crm.settings import REPO_ROOT
 from ml.rules import rules_markdown
+from ml.scorecard import scorecard_markdown
 from ml.train import TrainedModel
 
 CHECKED_LIBRARIES = ("scikit-learn", "numpy", "pandas")
@@ -89,6 +92,7 @@ def save_model(model: TrainedModel, directory: Path, context: dict) -> Path:
     joblib.dump(model.pipeline, tmp / "model.joblib")
     metadata = {
         "name": model.name,
+        "kind": model.kind,
         "version": directory.name,
         "created_at": _now(),
         "libraries": library_versions(),
@@ -101,13 +105,28 @@ def save_model(model: TrainedModel, directory: Path, context: dict) -> Path:
         **context,
     }
     _write_json(tmp / "metadata.json", metadata)
-    _write_json(tmp / "metrics.json", {"holdout": model.holdout, "baselines": model.baselines})
+    _write_json(
+        tmp / "metrics.json",
+        {
+            "holdout": model.holdout,
+            "baselines": model.baselines,
+            "calibration": model.calibration,
+            "ranking": model.ranking,
+        },
+    )
     _write_json(tmp / "rules.json", [r.as_dict() for r in model.rules])
-    title = f"Segment rules: {model.name} ({directory.name})"
-    base = model.rows["train_positives"] / max(model.rows["train"], 1)
-    (tmp / "rules.md").write_text(rules_markdown(title, model.rules, base))
+    if model.kind == "scorecard":
+        _write_json(tmp / "points.json", model.points)
+        title = f"Scorecard: {model.name} ({directory.name})"
+        (tmp / "scorecard.md").write_text(scorecard_markdown(title, model.pipeline))
+    else:
+        title = f"Segment rules: {model.name} ({directory.name})"
+        base = model.rows["train_positives"] / max(model.rows["train"], 1)
+        (tmp / "rules.md").write_text(rules_markdown(title, model.rules, base))
     model.gains.to_csv(tmp / "gains.csv", index=False)
     pd.DataFrame(model.cv).to_csv(tmp / "cv.csv", index=False)
+    if model.reliability is not None:
+        model.reliability.to_csv(tmp / "calibration.csv", index=False)
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(tmp, directory)
@@ -131,6 +150,17 @@ def load_model(directory: Path):
                 f"{library}=={saved}."
             )
     return joblib.load(directory / "model.joblib"), metadata
+
+
+def training_rate_scores(pipeline, directory: Path, x: pd.DataFrame) -> np.ndarray:
+    """A saved model's ranking of `x` as training made it, whatever scores calibration
+    gave: a tree's leaf training rates (`rate_train` in rules.json), a scorecard's
+    probability of its points."""
+    if getattr(pipeline, "kind", "tree") == "scorecard":
+        return pipeline.training_probability(x)
+    rates = {r["leaf"]: r["rate_train"] for r in json.loads((directory / "rules.json").read_text())}
+    leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
+    return np.array([rates[int(leaf)] for leaf in leaves], dtype=float)
 
 
 class Registry:

@@ -7,7 +7,9 @@ sales"). The same condition is written as a SQL predicate on the feature table, 
 tree's handling of missing values made explicit (scikit-learn sends missing values down
 one side of each split). Each rule carries its support and adoption rate on the training
 and the holdout rows. What a marketer acts on is the holdout's: the rate with its 95%
-interval, and `lift`, the holdout rate over the holdout base rate. The training figures
+interval, and `lift`, the holdout rate over the holdout base rate; and `score`, what the
+model gives the leaf's customers (after `ml.calibration`, what the holdout showed for
+leaves ranked like it). Rules are numbered by score, highest first. The training figures
 stand beside them, named as such (`rate_train`, `lift_train`): a small leaf's training
 rate is what the tree was grown to fit, and says little about the next window.
 """
@@ -43,6 +45,8 @@ class Rule:
     leaf: int
     words: str
     sql: str
+    #: What each customer in the leaf is scored (the tree's probability for the leaf).
+    score: float
     support_train: int
     adopters_train: int
     rate_train: float
@@ -84,7 +88,8 @@ def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _number(value: float) -> str:
+def readable_number(value: float) -> str:
+    """A threshold as a reader writes it: 1,250 or 38.26, never 1,250.00."""
     rounded = round(value, 2)
     return (
         f"{rounded:,.2f}".rstrip("0").rstrip(".")
@@ -156,7 +161,7 @@ def _numeric_words(label: str, bound: NumericBound, whole: bool, had_missing: bo
         high = math.floor(bound.upper) if bound.upper is not None else None
         fmt = lambda v: f"{v:,}"  # noqa: E731
     else:
-        low, high, fmt = bound.lower, bound.upper, _number
+        low, high, fmt = bound.lower, bound.upper, readable_number
     if low is not None and high is not None:
         text = f"{label} {fmt(low)}-{fmt(high)}"
     elif low is not None:
@@ -218,7 +223,7 @@ def extract_rules(
     x_holdout: pd.DataFrame | None = None,
     y_holdout: np.ndarray | None = None,
 ) -> list[Rule]:
-    """One rule per leaf, highest training adoption rate first (ids R01, R02, ...)."""
+    """One rule per leaf, highest score first (ids R01, R02, ...)."""
     tree = pipeline.named_steps["tree"].tree_
     mapping = _encoded_columns(pipeline, numeric, categorical)
     whole = {
@@ -271,6 +276,7 @@ def extract_rules(
                 leaf=int(leaf),
                 words=" and ".join(words) if words else "everyone",
                 sql=" and ".join(sql) if sql else "true",
+                score=float(tree.value[leaf, 0, 1]),
                 support_train=support,
                 adopters_train=adopters,
                 rate_train=rate,
@@ -283,7 +289,8 @@ def extract_rules(
                 lift=hold_rate / hold_base if hold_rate is not None and hold_base > 0 else None,
             )
         )
-    rules.sort(key=lambda r: (-r.rate_train, -r.support_train, r.leaf))
+    # calibration never reverses the tree's order; leaves it pooled keep the tree's order
+    rules.sort(key=lambda r: (-r.score, -r.rate_train, -r.support_train, r.leaf))
     for i, rule in enumerate(rules, start=1):
         rule.rule_id = f"R{i:02d}"
     return rules
@@ -295,9 +302,9 @@ def rules_markdown(title: str, rules: list[Rule], base_rate: float) -> str:
         "",
         f"Base adoption rate on the training rows: {base_rate:.1%}.",
         "",
-        "| rule | segment | customers (train) | adopt (train) | customers (holdout) "
+        "| rule | segment | score | customers (train) | adopt (train) | customers (holdout) "
         "| adopt (holdout, 95% interval) | lift (holdout) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rules:
         hold = "-"
@@ -305,7 +312,7 @@ def rules_markdown(title: str, rules: list[Rule], base_rate: float) -> str:
             hold = f"{r.rate_holdout:.0%} ({r.rate_holdout_low:.0%}-{r.rate_holdout_high:.0%})"
         lift = f"{r.lift:.1f}" if r.lift is not None else "-"
         lines.append(
-            f"| {r.rule_id} | {r.words} | {r.support_train:,} | {r.rate_train:.0%} | "
-            f"{r.support_holdout:,} | {hold} | {lift} |"
+            f"| {r.rule_id} | {r.words} | {r.score:.1%} | {r.support_train:,} | "
+            f"{r.rate_train:.0%} | {r.support_holdout:,} | {hold} | {lift} |"
         )
     return "\n".join(lines) + "\n"

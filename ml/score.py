@@ -40,7 +40,8 @@ def deciles(scores: np.ndarray) -> np.ndarray:
 def score_frame(
     pipeline, model_dir: Path, frame: pd.DataFrame, id_column: str, thresholds=(0.9, 0.5, 0.05)
 ) -> pd.DataFrame:
-    """One row per input row: id, score, band, decile, rule_id, rule."""
+    """One row per input row: id, score, band, decile, rule_id, rule (a tree's segment
+    rule; a scorecard's points and the bins that gave most of them)."""
     metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
     columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
     missing = [c for c in columns if c not in frame.columns]
@@ -50,11 +51,16 @@ def score_frame(
         raise BadInputError(f"the input lacks the model's column(s): {', '.join(missing)}")
     x = frame[columns]
     scores = pipeline.predict_proba(x)[:, 1]
-    leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
-    rules = json.loads((Path(model_dir) / "rules.json").read_text())
-    by_leaf = {r["leaf"]: (r["rule_id"], r["words"]) for r in rules}
-    rule_ids = np.array([by_leaf.get(int(leaf), ("", ""))[0] for leaf in leaves], dtype=object)
-    words = np.array([by_leaf.get(int(leaf), ("", ""))[1] for leaf in leaves], dtype=object)
+    if getattr(pipeline, "kind", "tree") == "scorecard":
+        # a scorecard's "rule" is the customer's points and the bins that gave most of them
+        rule_ids = np.array([f"{int(p)} points" for p in pipeline.points(x)], dtype=object)
+        words = pipeline.reasons(x)
+    else:
+        leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
+        rules = json.loads((Path(model_dir) / "rules.json").read_text())
+        by_leaf = {r["leaf"]: (r["rule_id"], r["words"]) for r in rules}
+        rule_ids = np.array([by_leaf.get(int(leaf), ("", ""))[0] for leaf in leaves], dtype=object)
+        words = np.array([by_leaf.get(int(leaf), ("", ""))[1] for leaf in leaves], dtype=object)
     return pd.DataFrame(
         {
             id_column: frame[id_column].to_numpy(),

@@ -5,7 +5,8 @@ Tuning cross-validates depth and minimum leaf weight on a stratified sample of t
 training split only (every positive, at most `tuning_max_negatives` negatives weighted back
 to their share), picks the shallowest tree whose score is within one fold standard
 deviation of the best, then refits once on the whole training split. The holdout is a later
-time window.
+time window: it judges the tree's ranking, and calibrates its scores (`ml.calibration`),
+so a score is an adoption rate measured on customers the tree was not grown on.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from ml.calibration import calibrate
 from ml.config import ModelConfig
-from ml.evaluate import gains_table, metrics
+from ml.evaluate import gains_table, metrics, top_share_comparison
 from ml.pipeline import logistic_pipeline, tree_pipeline
 from ml.rules import Rule, extract_rules
+from ml.scorecard import Scorecard
+
+#: The tops of the list where rankings are compared (10% and 20% of the holdout).
+COMPARED_SHARES = (0.10, 0.20)
 
 
 class TrainingStopped(Exception):
@@ -41,6 +47,17 @@ class TrainedModel:
     gains: pd.DataFrame
     rules: list[Rule]
     rows: dict
+    #: What calibration did (ml.calibration.calibrate's summary) and its reliability table.
+    calibration: dict = field(default_factory=dict)
+    reliability: pd.DataFrame | None = None
+    #: "tree" (segment rules) or "scorecard" (a points table, `ml.scorecard`).
+    kind: str = "tree"
+    #: The ranking at the top of the holdout against another model's (`compare_rankings`).
+    ranking: dict = field(default_factory=dict)
+    #: A scorecard's points table (`Scorecard.table`).
+    points: list[dict] = field(default_factory=list)
+    #: The uncalibrated holdout scores the ranking metrics were computed from.
+    holdout_scores: np.ndarray | None = None
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -169,6 +186,8 @@ def train_model(
     pipeline.fit(x_train, y_train)
     seconds["refit"] = round(time.perf_counter() - started, 2)
 
+    # the ranking is judged by the tree's own training rates: the calibrated scores keep
+    # their order and were fitted on this holdout
     scores = pipeline.predict_proba(x_holdout)[:, 1]
     holdout = metrics(y_holdout, scores)
     z = top_decile_z(holdout)
@@ -182,6 +201,14 @@ def train_model(
         )
 
     started = time.perf_counter()
+    calibration = calibrate(
+        pipeline, x_holdout, y_holdout, config.calibration_folds, config.random_state
+    )
+    holdout["brier"] = calibration.summary["brier"]
+    holdout["calibration_error"] = calibration.summary["calibration_error"]
+    seconds["calibration"] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
     rows, weights = tuning_sample(y_train, config.tuning_max_negatives, config.random_state)
     logistic = logistic_pipeline(numeric, categorical, config.random_state)
     logistic.fit(x_train.iloc[rows], y_train[rows], logistic__sample_weight=weights)
@@ -190,20 +217,13 @@ def train_model(
         "base_rate": metrics(y_holdout, np.full(len(y_holdout), y_train.mean())),
     }
     seconds["baselines"] = round(time.perf_counter() - started, 2)
+    ranking = compare_rankings(
+        y_holdout, scores, logistic.predict_proba(x_holdout)[:, 1], "logistic_regression"
+    )
 
     rules = extract_rules(
         pipeline, numeric, categorical, config.labels, x_train, y_train, x_holdout, y_holdout
     )
-    # calibration of the leaf rates: how far each leaf's holdout rate is from its training
-    # rate, weighted by holdout customers
-    pairs = [
-        (r.rate_train, r.rate_holdout, r.support_holdout)
-        for r in rules
-        if r.rate_holdout is not None
-    ]
-    if pairs:
-        total = sum(w for _, _, w in pairs)
-        holdout["leaf_rate_error"] = sum(abs(a - b) * w for a, b, w in pairs) / total
     return TrainedModel(
         name=name,
         pipeline=pipeline,
@@ -216,6 +236,10 @@ def train_model(
         baselines=baselines,
         gains=gains_table(y_holdout, scores),
         rules=rules,
+        calibration=calibration.summary,
+        reliability=calibration.reliability,
+        ranking=ranking,
+        holdout_scores=scores,
         rows={
             "train": int(len(y_train)),
             "train_positives": int(y_train.sum()),
@@ -225,3 +249,96 @@ def train_model(
         },
         seconds=seconds,
     )
+
+
+def compare_rankings(y, scores, other_scores, other: str) -> dict:
+    """This model's lift at the top 10% and 20% of the holdout against `other`'s, with
+    intervals; `clearly_worse` (or `clearly_better`) when the difference's 95% interval at
+    10% lies wholly below (above) zero."""
+    found: dict = {"against": other}
+    for share in COMPARED_SHARES:
+        found[f"lift_at_{round(share * 100)}"] = top_share_comparison(
+            y, scores, other_scores, share
+        )
+    difference = found["lift_at_10"].get("difference")
+    found["clearly_worse"] = bool(difference and difference["high"] < 0)
+    found["clearly_better"] = bool(difference and difference["low"] > 0)
+    return found
+
+
+def train_scorecard(
+    name: str,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+    config: ModelConfig,
+    tree: TrainedModel,
+) -> TrainedModel:
+    """The points scorecard for the same split, fitted on the tree's tuning sample (every
+    adopter, reweighted others), calibrated on the holdout like the tree, its ranking
+    compared with the tree's."""
+    started = time.perf_counter()
+    numeric = [c for c in config.numeric if c in x_train.columns]
+    categorical = [c for c in config.categorical if c in x_train.columns]
+    y_train, y_holdout = np.asarray(y_train, dtype=int), np.asarray(y_holdout, dtype=int)
+    rows, weights = tuning_sample(y_train, config.tuning_max_negatives, config.random_state)
+    card = Scorecard(
+        numeric,
+        categorical,
+        {c: config.labels.get(c, c) for c in numeric + categorical},
+        random_state=config.random_state,
+        **config.scorecard,
+    )
+    card.fit(x_train.iloc[rows], y_train[rows], sample_weight=weights)
+    scores = card.predict_proba(x_holdout)[:, 1]
+    holdout = metrics(y_holdout, scores)
+    holdout["top_decile_z"] = top_decile_z(holdout)
+    calibration = calibrate(
+        card, x_holdout, y_holdout, config.calibration_folds, config.random_state
+    )
+    holdout["brier"] = calibration.summary["brier"]
+    holdout["calibration_error"] = calibration.summary["calibration_error"]
+    return TrainedModel(
+        name=name,
+        pipeline=card,
+        numeric=[c for c in card.features if c in numeric],
+        categorical=[c for c in card.features if c in categorical],
+        labels=card.labels,
+        params={
+            "features": card.features,
+            "points_to_double_odds": card.points_to_double_odds,
+        },
+        cv=[],
+        holdout=holdout,
+        baselines=tree.baselines,
+        gains=gains_table(y_holdout, scores),
+        rules=[],
+        calibration=calibration.summary,
+        reliability=calibration.reliability,
+        kind="scorecard",
+        ranking=compare_rankings(y_holdout, scores, tree.holdout_scores, "tree"),
+        points=card.table(),
+        rows={**tree.rows, "scorecard_rows": int(len(rows))},
+        seconds={"scorecard": round(time.perf_counter() - started, 2)},
+    )
+
+
+def choose_challenger(tree: TrainedModel, card: TrainedModel | None) -> tuple[TrainedModel, str]:
+    """This training's challenger: the tree, whose segments a marketer reads as rules,
+    unless the scorecard ranks clearly better at the top 10% of the holdout (the 95%
+    interval of the lift difference above zero). The reason says which and why."""
+    if card is None:
+        return tree, "the tree (no scorecard competed)"
+    compared = card.ranking["lift_at_10"]
+    if "difference" not in compared:
+        return tree, "the tree (no adopter on the holdout to compare rankings)"
+    d = compared["difference"]
+    figures = (
+        f"lift at 10%: scorecard {compared['first']['lift']:.2f}, tree "
+        f"{compared['second']['lift']:.2f}, difference {d['lift']:+.2f} "
+        f"({d['low']:+.2f} to {d['high']:+.2f})"
+    )
+    if card.ranking["clearly_better"]:
+        return card, f"the scorecard ranks clearly better than the tree; {figures}"
+    return tree, f"the tree: the scorecard is not clearly better; {figures}"

@@ -11,8 +11,8 @@ from crm.warehouse import session
 from ml import features
 from ml.config import load_config
 from ml.evaluate import metrics
-from ml.registry import Registry, gate, load_model, save_model
-from ml.train import TrainingStopped, train_model
+from ml.registry import Registry, gate, load_model, save_model, training_rate_scores
+from ml.train import TrainingStopped, choose_challenger, train_model, train_scorecard
 from ml.warehouse import write_training_results
 
 
@@ -75,34 +75,47 @@ def train_offers(
             continue
         train = features.with_labels(train_features, offer_labels[offer][0])
         holdout = features.with_labels(holdout_features, offer_labels[offer][1])
+        y_train, y_holdout = train.adopted.to_numpy(), holdout.adopted.to_numpy()
         try:
-            model = train_model(
-                offer, train, train.adopted.to_numpy(), holdout, holdout.adopted.to_numpy(), config
-            )
+            tree = train_model(offer, train, y_train, holdout, y_holdout, config)
         except TrainingStopped as exc:
             outcome.update(status="stopped", reason=str(exc))
             registry.record(offer, {"action": "stopped", "reason": str(exc)})
             continue
-        version_dir = save_model(
-            model,
-            registry.new_version_dir(offer),
-            {
-                "offer": offer,
-                "as_of": str(as_of),
-                "train_date": str(train_date),
-                "holdout_date": str(holdout_date),
-                "horizon_days": config.horizon_days,
-                "run_id": run_id,
-            },
+        card = (
+            train_scorecard(offer, train, y_train, holdout, y_holdout, config, tree)
+            if config.scorecard_compete
+            else None
         )
+        model, choice = choose_challenger(tree, card)
+        context = {
+            "offer": offer,
+            "as_of": str(as_of),
+            "train_date": str(train_date),
+            "holdout_date": str(holdout_date),
+            "horizon_days": config.horizon_days,
+            "run_id": run_id,
+        }
+        version_dir = save_model(model, registry.new_version_dir(offer), context)
+        for other in (tree, card):
+            if other is not None and other is not model:
+                # kept for the record: what competed and lost this training
+                lost = save_model(other, registry.new_version_dir(offer), context)
+                registry.record(
+                    offer,
+                    {"action": "rejected", "version": lost.name, "reason": f"chose {choice}"},
+                )
         champion_metrics = None
         champion_dir = registry.champion_dir(offer)
         if champion_dir is not None:
             try:
                 old, old_meta = load_model(champion_dir)
                 columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
-                scores = old.predict_proba(holdout[columns])[:, 1]
-                champion_metrics = metrics(holdout.adopted.to_numpy(), scores)
+                # the champion's ranking as training made it, like the challenger's: its
+                # calibrated scores were fitted on an earlier holdout whose outcomes
+                # overlap this one's
+                scores = training_rate_scores(old, champion_dir, holdout[columns])
+                champion_metrics = metrics(y_holdout, scores)
             except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
                 outcome["champion_unusable"] = f"{type(exc).__name__}: {exc}"
         promoted, reason = gate(
@@ -113,6 +126,7 @@ def train_offers(
                 True,
                 f"the champion cannot be evaluated: {outcome['champion_unusable']}",
             )
+        reason = f"challenger: {choice}. {_ranking_note(tree)}Gate: {reason}"
         if promoted:
             registry.promote(offer, version_dir.name, reason)
         else:
@@ -122,6 +136,7 @@ def train_offers(
         outcome.update(
             status="promoted" if promoted else "rejected",
             reason=reason,
+            kind=model.kind,
             version=version_dir.name,
             champion=registry.champion(offer),
             holdout={k: model.holdout[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
@@ -129,10 +144,23 @@ def train_offers(
             if champion_metrics is None
             else {k: champion_metrics[k] for k in ("roc_auc", "average_precision", "lift_at_10")},
             logistic_lift_at_10=model.baselines["logistic_regression"]["lift_at_10"],
+            tree_clearly_worse_than_logistic=tree.ranking.get("clearly_worse"),
             params=model.params,
             top_rule=model.rules[0].words if model.rules else None,
             rows=model.rows,
-            seconds=model.seconds,
+            seconds={**tree.seconds, **(card.seconds if card else {})},
         )
     write_training_results(registry, summary, settings)
     return summary
+
+
+def _ranking_note(tree) -> str:
+    """What the gate records when the tree ranks clearly worse than the logistic baseline
+    at the top 10% of the holdout (else nothing)."""
+    if not tree.ranking.get("clearly_worse"):
+        return ""
+    d = tree.ranking["lift_at_10"]["difference"]
+    return (
+        f"The tree ranks clearly worse than the logistic baseline at the top 10%: lift "
+        f"difference {d['lift']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f}). "
+    )

@@ -116,7 +116,10 @@ def format_training(summary: dict) -> str:
             f"lift@10% {h['lift_at_10']:.2f} "
             f"(logistic {o['logistic_lift_at_10']:.2f})  champion {o['champion']}"
         )
-        lines.append(f"  {'':<12} top rule: {o['top_rule']}")
+        if o.get("kind") == "scorecard":
+            lines.append(f"  {'':<12} scorecard on {', '.join(o['params']['features'])}")
+        else:
+            lines.append(f"  {'':<12} top rule: {o['top_rule']}")
         lines.append(f"  {'':<12} {o['reason']}")
     return "\n".join(lines)
 

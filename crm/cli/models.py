@@ -76,8 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     for rule in result["rules"][:10]:
         print(
-            f"  {rule['rule_id']}  {rule['rate_train']:.0%} of {rule['support_train']:,}: "
-            f"{rule['words']}"
+            f"  {rule['rule_id']}  score {rule['score']:.0%} ({rule['rate_train']:.0%} of "
+            f"{rule['support_train']:,} in training): {rule['words']}"
         )
     print(f"model, metrics and rules: {result['out']}")
     return 0

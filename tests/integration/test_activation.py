@@ -236,6 +236,8 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
         "campaign-lift",
         "fairness",
         "funnel",
+        "calibration",
+        "ranking",
     ):
         assert parsed.tags.get(f"table.{table}", 0) >= 1, table
     assert "OFFER-PREM" in dom and "occupation = sales" in dom

@@ -129,9 +129,32 @@ def test_rules_metrics_and_gains_are_in_the_warehouse_and_the_registry(demo):
         f"'{offer}' AND is_champion ORDER BY rule_id",
     )
     assert warehouse_rules == [(r["rule_id"], r["words"]) for r in rules(home, offer)]
-    assert (
-        query(home, f"SELECT count(*) FROM ml.model_gains WHERE offer_id = '{offer}'")[0][0] == 10
+    # ten deciles for each version trained: the champion and the scorecard that lost to it
+    versions = query(
+        home, f"SELECT kind, last_decision FROM ml.model_versions WHERE offer_id = '{offer}'"
     )
+    assert sorted(k for k, _ in versions) == ["scorecard", "tree"]
+    assert (
+        query(home, f"SELECT count(*) FROM ml.model_gains WHERE offer_id = '{offer}'")[0][0]
+        == 10 * len(versions)
+    )
+    # the reliability table: ten tenths of the holdout, the scores within a few points of
+    # what each tenth adopted
+    tenths = query(
+        home,
+        f"SELECT c.customers, c.predicted, c.observed FROM ml.model_calibration c "
+        f"JOIN ml.model_versions v USING (offer_id, model_version) "
+        f"WHERE c.offer_id = '{offer}' AND v.is_champion ORDER BY c.\"group\"",
+    )
+    assert len(tenths) == 10
+    assert sum(n for n, _, _ in tenths) == metadata["rows"]["holdout"]
+    error = sum(n * abs(p - o) for n, p, o in tenths) / metadata["rows"]["holdout"]
+    assert error < 0.02
+    brier = query(
+        home, f"SELECT brier FROM ml.model_versions WHERE offer_id = '{offer}' AND is_champion"
+    )[0][0]
+    calibration = json.loads((folder / "metrics.json").read_text())["calibration"]
+    assert 0 < brier < calibration["brier_base_rate"]
     versions = query(
         home, "SELECT offer_id, is_champion, lift_at_10, logistic_lift_at_10 FROM ml.model_versions"
     )

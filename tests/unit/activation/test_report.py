@@ -13,13 +13,46 @@ from activation.report import gains_chart, render
 def _model_dir(tmp_path):
     folder = tmp_path / "v1"
     folder.mkdir()
+    calibration = {
+        "brier": 0.04,
+        "brier_training_rates": 0.045,
+        "brier_base_rate": 0.05,
+        "calibration_error": 0.004,
+        "calibration_error_training_rates": 0.02,
+    }
     (folder / "metrics.json").write_text(
-        json.dumps({"holdout": {"roc_auc": 0.8, "lift_at_10": 4.2, "base_rate": 0.05}})
+        json.dumps(
+            {
+                "holdout": {"roc_auc": 0.8, "lift_at_10": 4.2, "base_rate": 0.05},
+                "calibration": calibration,
+                "ranking": {
+                    "against": "logistic_regression",
+                    "lift_at_10": {
+                        "share": 0.1,
+                        "first": {"lift": 4.2, "low": 3.6, "high": 4.8},
+                        "second": {"lift": 3.9, "low": 3.3, "high": 4.5},
+                        "difference": {"lift": 0.3, "low": -0.1, "high": 0.7},
+                    },
+                },
+            }
+        )
     )
+    pd.DataFrame(
+        {
+            "group": range(1, 11),
+            "customers": [10] * 10,
+            "predicted": [0.9, 0.5, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01, 0.01],
+            "adopters": [9, 5, 2, 1, 0, 0, 0, 0, 0, 0],
+            "observed": [0.9, 0.5, 0.2, 0.1, 0, 0, 0, 0, 0, 0],
+            "observed_low": [0.6, 0.2, 0.05, 0.02, 0, 0, 0, 0, 0, 0],
+            "observed_high": [0.98, 0.8, 0.5, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3],
+        }
+    ).to_csv(folder / "calibration.csv", index=False)
     rules = [
         {
             "rule_id": "R1",
             "words": "age <= 30 and occupation = <sales>",
+            "score": 0.87,
             "support_train": 300,
             "rate_train": 0.9,
             "rate_holdout": 0.88,
@@ -35,6 +68,9 @@ def _model_dir(tmp_path):
         }
     )
     gains.to_csv(folder / "gains.csv", index=False)
+    (tmp_path / "champion.json").write_text(
+        json.dumps({"version": "v1", "reason": "challenger: the tree. Gate: no champion yet"})
+    )
     return folder
 
 
@@ -104,8 +140,16 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         'class="chart lift"',
         'class="campaign-lift"',
         'class="fairness"',
+        'class="calibration"',
+        'class="ranking"',
     ):
         assert marker in page, marker
+    why = page[page.index("Why this model") :]
+    assert "a decision tree: challenger: the tree. Gate: no champion yet" in why
+    assert "4.20 (3.60-4.80)" in why and "lift of the logistic regression" in why
+    calibration = page[page.index("Do the scores hold?") :]
+    assert "Calibration error 0.4% (training rates: 2.0%)" in calibration
+    assert calibration.count("<tr>") >= 11  # a header and ten tenths
     fairness = page[page.index('class="fairness"') :]
     assert "<td>&lt;other&gt;</td>" in fairness and fairness.count("below 0.8") == 1
     assert "occupation = &lt;sales&gt;" in page  # escaped, not markup
@@ -155,3 +199,16 @@ def test_the_funnel_section_shows_each_pipelines_stages_in_order_escaped():
     assert funnel.index("<h3>new</h3>") < funnel.index("<h3>renewal</h3>")
     assert "40 deals, 12 open; win rate 25.0%, won 12,345" in funnel
     assert render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame()).count("funnel") == 0
+
+
+def test_a_scorecard_champion_shows_its_points_table(tmp_path):
+    folder = _model_dir(tmp_path)
+    (folder / "rules.json").write_text("[]")
+    points = [
+        {"feature": "age", "bin": "age up to 30", "points": 0, "customers_train": 500},
+        {"feature": "age", "bin": "age over 30", "points": 25, "customers_train": 700},
+    ]
+    (folder / "points.json").write_text(json.dumps(points))
+    page = render(date(2026, 6, 1), "run-1", ["OFFER-X"], {}, {"OFFER-X": folder}, pd.DataFrame())
+    assert 'class="scorecard"' in page and "age over 30" in page
+    assert 'class="rules"' not in page and "a points scorecard" in page

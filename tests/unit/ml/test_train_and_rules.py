@@ -62,8 +62,8 @@ def test_rules_cover_every_training_row_once(trained):
     model, x_train, _ = trained
     assert sum(r.support_train for r in model.rules) == len(x_train)
     assert [r.rule_id for r in model.rules] == [f"R{i:02d}" for i in range(1, len(model.rules) + 1)]
-    rates = [r.rate_train for r in model.rules]
-    assert rates == sorted(rates, reverse=True)
+    scores = [r.score for r in model.rules]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_the_tree_beats_the_baselines_and_is_shallow(trained):

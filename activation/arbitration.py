@@ -1,0 +1,157 @@
+"""The contact policy: which offer each customer gets when several lists want them.
+
+Every offer's scored list is cut on its own (`ml.score.select_audience`). Across offers,
+before anything is released, the policy in activation/config.yml (`contact_policy`)
+decides, deterministically:
+
+1. global exclusions: customers in `CRM_HOME/landing/exclusions.csv` (customer_id, reason)
+   are on no list;
+2. at most `max_offers` offers per customer per `window_days`: offers released to them as
+   targets in the window before the date keep their place (a list refreshed daily is the
+   same offer, not a new one); the remaining places go to the day's offers with the
+   highest expected value (calibrated score x margin - contact cost), ties by offer id;
+3. channel capacity per day: each offer goes out on a channel (`offer_channels`, default
+   `default_channel`); where a channel has a `capacity_per_day`, its rows are taken by
+   expected value until that many customers to contact (target group) are reached.
+
+It runs on customers the suppression rule left, before the holdout split of the day's
+lists is drawn, and uses nothing the split depends on, so every offer's holdout stays a
+random share of its list. A customer an offer lost is counted per winning offer, and
+reported in the manifest (`arbitration`) and the run report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from activation.holdout import HOLDOUT
+
+#: Why the policy leaves a customer off an offer's list (suppression reasons after the rule's).
+POLICY_REASONS = ("excluded", "lost_to_other_offer", "over_channel_capacity")
+
+
+@dataclass(frozen=True)
+class ContactPolicy:
+    max_offers: int = 1
+    window_days: int = 7
+    default_channel: str = "email"
+    offer_channels: dict = field(default_factory=dict)
+    #: channel -> customers to contact per day (None or absent: no limit)
+    capacity_per_day: dict = field(default_factory=dict)
+
+    def channel(self, offer: str) -> str:
+        return str(self.offer_channels.get(offer, self.default_channel))
+
+
+def read_exclusions(path: Path) -> pd.DataFrame:
+    """customer_id, reason of the global exclusion list (empty when there is no file)."""
+    from crm.errors import BadInputError
+
+    if not Path(path).exists():
+        return pd.DataFrame({"customer_id": pd.Series(dtype=object), "reason": []})
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "customer_id" not in frame.columns:
+        raise BadInputError(f"{path}: needs a customer_id column (and optionally reason)")
+    if "reason" not in frame.columns:
+        frame["reason"] = "excluded"
+    return frame[["customer_id", "reason"]].drop_duplicates("customer_id")
+
+
+def recent_offers(con, as_of: date, window_days: int) -> pd.DataFrame:
+    """customer_id, offer_id of every offer released to a customer as a target in the
+    `window_days` before the date (the date's own releases excluded: they are being
+    decided again)."""
+    start = as_of - timedelta(days=window_days)
+    return con.execute(
+        """
+        SELECT DISTINCT customer_id, offer_id FROM activation.campaign_audiences
+        WHERE "group" = 'target' AND as_of_date >= ? AND as_of_date < ?
+        """,
+        [start, as_of],
+    ).df()
+
+
+def arbitrate(
+    candidates: pd.DataFrame,
+    policy: ContactPolicy,
+    groups: pd.Series,
+    recent: pd.DataFrame | None = None,
+    exclusions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Decide every candidate row (customer_id, offer_id, expected_value; those the
+    suppression rule kept). Returns the rows with `kept` and, when not kept, `reason`
+    (one of POLICY_REASONS) and `lost_to` (the offer that took the place). `groups` is
+    each row's holdout group (indexed like `candidates`): capacity counts targets only.
+    Pure and deterministic: the same rows give the same answer in any order."""
+    rows = candidates[["customer_id", "offer_id", "expected_value"]].copy()
+    rows["group"] = groups.to_numpy()
+    rows["value"] = rows["expected_value"].astype(float).fillna(-np.inf)
+    rows = rows.sort_values(
+        ["value", "offer_id", "customer_id"], ascending=[False, True, True], kind="stable"
+    )
+    rows["kept"] = True
+    rows["reason"] = None
+    rows["lost_to"] = None
+
+    if exclusions is not None and len(exclusions):
+        excluded = rows["customer_id"].isin(set(exclusions["customer_id"]))
+        rows.loc[excluded, ["kept", "reason"]] = [False, "excluded"]
+
+    # places per customer: offers held in the window keep theirs, the rest by value
+    held: dict[str, set[str]] = {}
+    if recent is not None:
+        for customer, offer in zip(recent["customer_id"], recent["offer_id"], strict=True):
+            held.setdefault(customer, set()).add(offer)
+    taken: dict[str, list[str]] = {c: sorted(o) for c, o in held.items()}
+    holding = np.array(
+        [o in held.get(c, ()) for c, o in zip(rows["customer_id"], rows["offer_id"], strict=True)]
+    )
+    # first the offers a customer already holds, then the rest, each by value
+    order = np.r_[np.flatnonzero(holding), np.flatnonzero(~holding)]
+    kept = rows["kept"].to_numpy().copy()
+    reason = rows["reason"].to_numpy().copy()
+    lost_to = rows["lost_to"].to_numpy().copy()
+    customers, offers = rows["customer_id"].to_numpy(), rows["offer_id"].to_numpy()
+    for i in order:
+        if not kept[i]:
+            continue
+        places = taken.setdefault(customers[i], [])
+        if offers[i] in places:
+            continue  # already holds this offer from an earlier release
+        if len(places) >= policy.max_offers:
+            kept[i], reason[i], lost_to[i] = False, "lost_to_other_offer", places[0]
+            continue
+        places.append(offers[i])
+
+    # channel capacity: targets counted down the value order of the channel's rows
+    channels = np.array([policy.channel(o) for o in offers], dtype=object)
+    is_target = rows["group"].to_numpy() != HOLDOUT
+    for channel, capacity in policy.capacity_per_day.items():
+        if capacity is None:
+            continue
+        in_channel = np.flatnonzero((channels == channel) & kept)
+        contacted = np.cumsum(is_target[in_channel])
+        over = in_channel[contacted > int(capacity)]
+        kept[over], reason[over] = False, "over_channel_capacity"
+
+    rows["kept"], rows["reason"], rows["lost_to"] = kept, reason, lost_to
+    rows["channel"] = channels
+    return rows.drop(columns=["value", "group"]).sort_index()
+
+
+def losses(decided: pd.DataFrame, offer: str) -> dict:
+    """What the policy took from one offer's list: counts per reason, and per winning
+    offer for `lost_to_other_offer`."""
+    mine = decided[(decided["offer_id"] == offer) & ~decided["kept"]]
+    return {
+        "by_reason": {r: int((mine["reason"] == r).sum()) for r in POLICY_REASONS},
+        "lost_to": {str(k): int(v) for k, v in mine["lost_to"].dropna().value_counts().items()},
+        "channel": decided.loc[decided["offer_id"] == offer, "channel"].iloc[0]
+        if (decided["offer_id"] == offer).any()
+        else None,
+    }

@@ -22,30 +22,20 @@ reported in the manifest (`arbitration`) and the run report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from activation.config import ContactPolicy
 from activation.holdout import HOLDOUT
+
+#: The global exclusion list, in the landing folder.
+EXCLUSIONS_FILE = "exclusions.csv"
 
 #: Why the policy leaves a customer off an offer's list (suppression reasons after the rule's).
 POLICY_REASONS = ("excluded", "lost_to_other_offer", "over_channel_capacity")
-
-
-@dataclass(frozen=True)
-class ContactPolicy:
-    max_offers: int = 1
-    window_days: int = 7
-    default_channel: str = "email"
-    offer_channels: dict = field(default_factory=dict)
-    #: channel -> customers to contact per day (None or absent: no limit)
-    capacity_per_day: dict = field(default_factory=dict)
-
-    def channel(self, offer: str) -> str:
-        return str(self.offer_channels.get(offer, self.default_channel))
 
 
 def read_exclusions(path: Path) -> pd.DataFrame:
@@ -94,9 +84,9 @@ def arbitrate(
     rows = rows.sort_values(
         ["value", "offer_id", "customer_id"], ascending=[False, True, True], kind="stable"
     )
-    rows["kept"] = True
-    rows["reason"] = None
-    rows["lost_to"] = None
+    rows["kept"] = np.ones(len(rows), dtype=bool)
+    rows["reason"] = pd.Series([None] * len(rows), index=rows.index, dtype=object)
+    rows["lost_to"] = pd.Series([None] * len(rows), index=rows.index, dtype=object)
 
     if exclusions is not None and len(exclusions):
         excluded = rows["customer_id"].isin(set(exclusions["customer_id"]))
@@ -109,11 +99,12 @@ def arbitrate(
             held.setdefault(customer, set()).add(offer)
     taken: dict[str, list[str]] = {c: sorted(o) for c, o in held.items()}
     holding = np.array(
-        [o in held.get(c, ()) for c, o in zip(rows["customer_id"], rows["offer_id"], strict=True)]
+        [o in held.get(c, ()) for c, o in zip(rows["customer_id"], rows["offer_id"], strict=True)],
+        dtype=bool,
     )
     # first the offers a customer already holds, then the rest, each by value
     order = np.r_[np.flatnonzero(holding), np.flatnonzero(~holding)]
-    kept = rows["kept"].to_numpy().copy()
+    kept = rows["kept"].to_numpy(dtype=bool).copy()
     reason = rows["reason"].to_numpy().copy()
     lost_to = rows["lost_to"].to_numpy().copy()
     customers, offers = rows["customer_id"].to_numpy(), rows["offer_id"].to_numpy()
@@ -135,9 +126,11 @@ def arbitrate(
         if capacity is None:
             continue
         in_channel = np.flatnonzero((channels == channel) & kept)
-        contacted = np.cumsum(is_target[in_channel])
-        over = in_channel[contacted > int(capacity)]
-        kept[over], reason[over] = False, "over_channel_capacity"
+        contacts = np.flatnonzero(is_target[in_channel])
+        if len(contacts) > int(capacity):
+            # the channel's list ends with its last customer contacted
+            over = in_channel[(contacts[int(capacity) - 1] + 1) if int(capacity) else 0 :]
+            kept[over], reason[over] = False, "over_channel_capacity"
 
     rows["kept"], rows["reason"], rows["lost_to"] = kept, reason, lost_to
     rows["channel"] = channels
@@ -155,3 +148,35 @@ def losses(decided: pd.DataFrame, offer: str) -> dict:
         if (decided["offer_id"] == offer).any()
         else None,
     }
+
+
+def decide_day(con, as_of: date, config, exclusions_path: Path) -> pd.DataFrame:
+    """Apply the contact policy to the day's lists: the suppression rule's verdict first
+    (with no same-day holdout drawn yet), then `arbitrate` on the customers it kept, with
+    each row's holdout group from the hash; then the day's holdouts are drawn from the
+    lists the policy kept (`write_rule_inputs`). Returns the decided rows."""
+    from activation.holdout import assign_groups, known_groups
+    from activation.suppression import candidates, write_rule_inputs
+
+    write_rule_inputs(con, as_of, config, _NO_LISTS)
+    frame = candidates(con, None, as_of)
+    frame = frame[frame["suppressed_because"].isna()].reset_index(drop=True)
+    groups = pd.Series(index=frame.index, dtype=object)
+    for offer, rows in frame.groupby("offer_id"):
+        campaign = config.campaign_for(str(offer))
+        groups[rows.index] = assign_groups(
+            campaign, rows["customer_id"], config.holdout_share, known_groups(con, campaign)
+        )
+    policy = config.contact_policy
+    decided = arbitrate(
+        frame,
+        policy,
+        groups,
+        recent_offers(con, as_of, policy.window_days),
+        read_exclusions(exclusions_path),
+    )
+    write_rule_inputs(con, as_of, config, decided.loc[decided["kept"], ["offer_id", "customer_id"]])
+    return decided
+
+
+_NO_LISTS = pd.DataFrame({"offer_id": [], "customer_id": []})

@@ -1,6 +1,7 @@
-"""Assemble one offer's release for a date: the scored list through the suppression rule,
-split into target and holdout (holdouts already drawn that day kept), compared with the
-previous release; the same list as the date's newest release is that release again.
+"""Assemble one offer's release for a date: the scored list through the suppression rule
+and the contact policy, split into target and holdout (holdouts already drawn that day
+kept), compared with the previous release; the same list as the date's newest release is
+that release again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from activation.arbitration import POLICY_REASONS, losses
 from activation.config import ActivationConfig
 from activation.fairness import fairness_report
 from activation.holdout import HOLDOUT, TARGET, assign_groups, known_groups
@@ -33,14 +35,25 @@ def build_release(
     run_id: str | None,
     config: ActivationConfig,
     root: Path,
+    decided: pd.DataFrame,
 ) -> Release:
     """Select, suppress, split and diff one offer's list (reads the warehouse, and keeps the
-    new holdout assignments in `activation.campaign_audience_groups`)."""
+    new holdout assignments in `activation.campaign_audience_groups`). `decided` is the
+    contact policy's verdict on the day's lists (`activation.arbitration.decide_day`)."""
     campaign_id = config.campaign_for(offer)
     frame = candidates(con, offer, as_of)
+    # the contact policy decided on the customers the rule kept before the day's holdouts
+    # were drawn; its verdict stands first (the same-day holdout the rule may now name for
+    # a customer the policy gave to another offer follows from that verdict)
+    mine = decided.loc[(decided["offer_id"] == offer) & ~decided["kept"]]
+    policy_reason = frame["customer_id"].map(
+        dict(zip(mine["customer_id"], mine["reason"], strict=True))
+    )
+    frame["suppressed_because"] = policy_reason.fillna(frame["suppressed_because"])
     suppressed = frame["suppressed_because"].notna()
     counts = {
-        reason: int((frame["suppressed_because"] == reason).sum()) for reason in SUPPRESSION_REASONS
+        reason: int((frame["suppressed_because"] == reason).sum())
+        for reason in (*SUPPRESSION_REASONS, *POLICY_REASONS)
     }
     rows = frame[~suppressed].drop(columns=["suppressed_because"]).reset_index(drop=True)
     known = known_groups(con, campaign_id)
@@ -91,6 +104,12 @@ def build_release(
         "content_checksum": checksum,
         "previous_release_id": previous[1]["release_id"] if previous else None,
         "diff": {change: int((diff["change"] == change).sum()) for change in DIFF_CHANGES},
+        # what the contact policy took from the list, and for which offers
+        "arbitration": {
+            **losses(decided, offer),
+            "max_offers": config.contact_policy.max_offers,
+            "window_days": config.contact_policy.window_days,
+        },
         # selection rate (target / scored) per group of each protected attribute
         "fairness": fairness,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,6 +17,21 @@ DESTINATIONS = ("warehouse", "crm_db")
 
 
 @dataclass(frozen=True)
+class ContactPolicy:
+    """Which offer a customer gets when several lists want them (activation/arbitration.py)."""
+
+    max_offers: int = 1
+    window_days: int = 7
+    default_channel: str = "email"
+    offer_channels: dict = field(default_factory=dict)
+    #: channel -> customers to contact per day (None or absent: no limit)
+    capacity_per_day: dict = field(default_factory=dict)
+
+    def channel(self, offer: str) -> str:
+        return str(self.offer_channels.get(offer, self.default_channel))
+
+
+@dataclass(frozen=True)
 class ActivationConfig:
     campaigns: dict[str, str]
     holdout_share: float
@@ -26,6 +41,7 @@ class ActivationConfig:
     crm_db_schema: str
     crm_db_table: str
     destinations: tuple[str, ...] = DESTINATIONS
+    contact_policy: ContactPolicy = ContactPolicy()
 
     def campaign_for(self, offer: str) -> str:
         """The campaign an offer's audience goes out as (the offer id unless configured)."""
@@ -51,6 +67,20 @@ def load_config(path: Path = CONFIG_PATH) -> ActivationConfig:
         raise BadInputError(
             f"{path}: unknown destination(s) {sorted(unknown)}; allowed: {', '.join(DESTINATIONS)}"
         )
+    policy = doc.get("contact_policy") or {}
+    max_offers = int(policy.get("max_offers", 1))
+    if max_offers < 1:
+        raise BadInputError(f"{path}: contact_policy.max_offers must be at least 1")
+    contact_policy = ContactPolicy(
+        max_offers=max_offers,
+        window_days=int(policy.get("window_days", 7)),
+        default_channel=str(policy.get("default_channel", "email")),
+        offer_channels={str(k): str(v) for k, v in (policy.get("offer_channels") or {}).items()},
+        capacity_per_day={
+            str(k): None if v is None else int(v)
+            for k, v in (policy.get("capacity_per_day") or {}).items()
+        },
+    )
     return ActivationConfig(
         campaigns={str(k): str(v) for k, v in (doc.get("campaigns") or {}).items()},
         holdout_share=share,
@@ -60,4 +90,5 @@ def load_config(path: Path = CONFIG_PATH) -> ActivationConfig:
         crm_db_schema=str(doc["crm_db"]["schema"]),
         crm_db_table=str(doc["crm_db"]["table"]),
         destinations=destinations,
+        contact_policy=contact_policy,
     )

@@ -16,11 +16,11 @@ import time
 from datetime import UTC, date, datetime
 
 from activation import crm_db
+from activation.arbitration import EXCLUSIONS_FILE, decide_day
 from activation.assemble import build_release, remember_groups
 from activation.config import ActivationConfig, load_config
 from activation.release import RELEASE_COLUMNS, Release
 from activation.release_files import write_release
-from activation.suppression import write_rule_inputs
 from crm.tables import ensure_activation
 
 
@@ -131,9 +131,10 @@ def checked_releases(
     from expectations.audiences import CHECKPOINT, validate_release
     from expectations.checkpoint import conclude
 
-    write_rule_inputs(con, as_of, config)
+    # the policy decides on every list of the day, whichever offers are released now
+    decided = decide_day(con, as_of, config, settings.landing / EXCLUSIONS_FILE)
     built = [
-        build_release(con, offer, as_of, run_id, config, settings.audiences)
+        build_release(con, offer, as_of, run_id, config, settings.audiences, decided)
         for offer in offers or scored_offers(con, as_of)
     ]
     outcomes = [o for r in built for o in validate_release(con, r, config.holdout_share)]

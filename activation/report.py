@@ -99,6 +99,74 @@ def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
     )
 
 
+def cost_curve_chart(curve: pd.DataFrame, width: int = 420, height: int = 220) -> str:
+    """Expected return and contact cost over the list's size (best scores first), with
+    the cut as a vertical line: where the return stops growing is where value stops."""
+    left, bottom, top, right = 56, 30, 10, 10
+    w, h = width - left - right, height - top - bottom
+    sizes = curve["list_size"].astype(float)
+    values = curve[["expected_return", "cost"]].astype(float)
+    low, high = min(float(values.min().min()), 0.0), max(float(values.max().max()), 1.0)
+    span_x = max(float(sizes.max()), 1.0)
+
+    def x(v: float) -> float:
+        return left + w * v / span_x
+
+    def y(v: float) -> float:
+        return top + h - h * (v - low) / (high - low)
+
+    def line(column: str, cls: str, colour: str) -> str:
+        points = " ".join(
+            f"{x(a):.1f},{y(b):.1f}"
+            for a, b in zip(sizes, curve[column].astype(float), strict=True)
+        )
+        return (
+            f'<polyline class="{cls}" points="{points}" fill="none" stroke="{colour}" '
+            f'stroke-width="2"/>'
+        )
+
+    cut = curve[curve["is_cut"]]
+    marker = ""
+    if len(cut):
+        cx = x(float(cut["list_size"].iloc[0]))
+        marker = (
+            f'<line class="cut" x1="{cx:.1f}" y1="{top}" x2="{cx:.1f}" y2="{top + h}" '
+            f'stroke="#c53030" stroke-dasharray="4 3"/>'
+        )
+    return (
+        f'<svg class="chart cost-curve" width="{width}" height="{height}" role="img" '
+        f'aria-label="cost curve" xmlns="http://www.w3.org/2000/svg">'
+        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#fafbfd" stroke="#d8dee9"/>'
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{left + w}" y2="{y(0):.1f}" stroke="#9aa5b5"/>'
+        f"{line('expected_return', 'return', '#2b6cb0')}{line('cost', 'cost', '#a0aec0')}"
+        f"{marker}"
+        f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">{_num(high)}</text>'
+        f'<text x="{left - 6}" y="{top + h}" text-anchor="end">{_num(low)}</text>'
+        f'<text x="{left + w}" y="{top + h + 14}" text-anchor="end">{_num(span_x)}</text>'
+        f'<text x="{left + w / 2}" y="{height - 2}" text-anchor="middle">list size '
+        f"(blue: return, grey: cost, red: the cut)</text></svg>"
+    )
+
+
+def _cost_part(curve: pd.DataFrame | None, selection: str | None) -> str:
+    """The list's expected responders, cost and return over its size, and the cut."""
+    if curve is None or curve.empty:
+        return ""
+    cut = curve[curve["is_cut"]]
+    at_cut = cut.iloc[0] if len(cut) else None
+    summary = ""
+    if at_cut is not None:
+        summary = (
+            f"<p>Cut at {_num(at_cut['list_size'])} customers ({_e(selection or '')}): "
+            f"{_num(at_cut['expected_responders'], 1)} expected responders, cost "
+            f"{_num(at_cut['cost'])}, expected return {_num(at_cut['expected_return'])}. "
+            f"Everyone scored: {_num(curve['list_size'].max())} customers, "
+            f"{_num(curve['expected_responders'].max(), 1)} responders, return "
+            f"{_num(curve['expected_return'].iloc[-1])}.</p>"
+        )
+    return f"<h3>Size, cost and return</h3>{summary}{cost_curve_chart(curve)}"
+
+
 def _holdout_rate(rule: dict) -> str:
     """The holdout adoption rate with its interval (rules of older models have none)."""
     low, high = rule.get("rate_holdout_low"), rule.get("rate_holdout_high")
@@ -107,7 +175,13 @@ def _holdout_rate(rule: dict) -> str:
     return f"{_pct(rule['rate_holdout'])} ({_pct(low)}-{_pct(high)})"
 
 
-def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd.DataFrame) -> str:
+def _offer_section(
+    offer: str,
+    published: dict,
+    model_dir: Path | None,
+    lift: pd.DataFrame,
+    curve: pd.DataFrame | None = None,
+) -> str:
     parts = [f'<section class="offer" id="{_e(offer)}"><h2>{_e(offer)}</h2>']
     if model_dir is not None:
         metrics = json.loads((model_dir / "metrics.json").read_text())["holdout"]
@@ -201,7 +275,10 @@ def _offer_section(offer: str, published: dict, model_dir: Path | None, lift: pd
             )
         )
         parts.append(f'</div></div><p class="muted">release {_e(manifest["release_id"])}</p>')
+        parts.append(_arbitration_part(manifest.get("arbitration") or {}))
         parts.append(_fairness_part(manifest.get("fairness") or {}))
+    if curve is not None and len(curve):
+        parts.append(_cost_part(curve, (manifest or {}).get("selection_rule")))
     finished = lift[lift["offer_product_id"] == offer] if len(lift) else lift
     if len(finished):
         parts.append("<h3>Finished campaigns: what they changed</h3>")
@@ -310,8 +387,8 @@ def _calibration_part(model_dir: Path) -> str:
     table = pd.read_csv(path)
     return (
         '<h3>Do the scores hold?</h3><p class="muted">Holdout customers by tenth of the '
-        "ranking: the mean score against the share that adopted (each scored by leaf rates "
-        "estimated on the other folds). Calibration error "
+        "ranking: the mean score against the share that adopted (each scored by a calibration "
+        "fitted on the other folds). Calibration error "
         f"{_pct(summary['calibration_error'])} (training rates: "
         f"{_pct(summary['calibration_error_training_rates'])}); Brier score "
         f"{summary['brier']:.4f} (training rates {summary['brier_training_rates']:.4f}, "
@@ -331,6 +408,22 @@ def _calibration_part(model_dir: Path) -> str:
             numeric={1, 2, 3},
             cls="calibration",
         )
+    )
+
+
+def _arbitration_part(arbitration: dict) -> str:
+    """What the contact policy took from the list (activation/arbitration.py): customers
+    excluded, lost to another offer (and to which), over the channel's daily capacity."""
+    if not arbitration:
+        return ""
+    by_reason = arbitration.get("by_reason", {})
+    rows = [[k.replace("_", " "), _num(v)] for k, v in by_reason.items()]
+    rows += [[f"lost to {o}", _num(v)] for o, v in arbitration.get("lost_to", {}).items()]
+    return (
+        f'<h3>The contact policy</h3><p class="muted">channel '
+        f"{_e(arbitration.get('channel') or '')}; at most {_num(arbitration.get('max_offers'))} "
+        f"offer(s) per customer in {_num(arbitration.get('window_days'))} days</p>"
+        + _table(["taken off the list", "customers"], rows, numeric={1}, cls="arbitration")
     )
 
 
@@ -419,12 +512,20 @@ def render(
     lift: pd.DataFrame,
     validation: dict | None = None,
     funnel: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    curves: pd.DataFrame | None = None,
 ) -> str:
     """The page as a string (pure: everything it shows is passed in). `funnel` is
-    (fct_stage_reach, fct_deal_outcomes' overall rows)."""
+    (fct_stage_reach, fct_deal_outcomes' overall rows); `curves` the date's ml.list_curves."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(
-        _offer_section(o, published.get(o, {}), model_dirs.get(o), lift) for o in offers
+        _offer_section(
+            o,
+            published.get(o, {}),
+            model_dirs.get(o),
+            lift,
+            None if curves is None or curves.empty else curves[curves["offer_id"] == o],
+        )
+        for o in offers
     )
     toc = " · ".join(f'<a href="#{_e(o)}">{_e(o)}</a>' for o in offers)
     return (
@@ -482,8 +583,16 @@ def write_report(
                 con.execute("SELECT * FROM marts.fct_stage_reach").df(),
                 con.execute("SELECT * FROM marts.fct_deal_outcomes WHERE dimension = 'all'").df(),
             )
+        curves = (
+            con.execute(
+                "SELECT * FROM ml.list_curves WHERE as_of_date = ? ORDER BY offer_id, list_size",
+                [as_of],
+            ).df()
+            if table_exists(con, "ml", "list_curves")
+            else None
+        )
     model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
-    page = render(as_of, run_id, offers, published, model_dirs, lift, validation, funnel)
+    page = render(as_of, run_id, offers, published, model_dirs, lift, validation, funnel, curves)
     folder = settings.reports / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{as_of.isoformat()}_{safe_name(run_id or 'manual')}.html"

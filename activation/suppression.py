@@ -43,23 +43,25 @@ CANDIDATE_COLUMNS = (
 )
 
 
-def write_rule_inputs(con, as_of: date, config: ActivationConfig) -> None:
+def write_rule_inputs(con, as_of: date, config: ActivationConfig, lists: pd.DataFrame) -> None:
     """What the suppression rule (the dbt view `audiences.audience_candidates`) reads from
     activation, for every offer scored on the date: which campaign it goes out as with the
-    two windows (`activation.campaign_settings`), and the holdout its list draws
-    (`activation.same_day_holdouts`: persisted assignment or hash), which the other
-    offers' lists of the day leave out, whatever order the offers are released in."""
-    lists = con.execute(
-        "SELECT offer_id, customer_id FROM ml.offer_audiences WHERE as_of_date = ?", [as_of]
+    two windows (`activation.campaign_settings`), and the holdouts drawn from `lists`
+    (offer_id, customer_id: the day's lists after the contact policy; persisted
+    assignment or hash) into `activation.same_day_holdouts`, which the other offers' lists
+    of the day leave out, whatever order the offers are released in. Empty `lists`: no
+    holdout is drawn yet (the policy reads the rule before deciding)."""
+    scored = con.execute(
+        "SELECT DISTINCT offer_id FROM ml.offer_audiences WHERE as_of_date = ? ORDER BY 1",
+        [as_of],
     ).df()
-    if lists.empty:  # nothing scored that day: no list to release, no holdout drawn
-        con.execute("DELETE FROM activation.same_day_holdouts WHERE as_of_date = ?", [as_of])
-        return
-    settings = pd.DataFrame({"offer_id": sorted(lists["offer_id"].unique())})
+    settings = pd.DataFrame({"offer_id": scored["offer_id"].astype(str)})
     settings["campaign_id"] = [config.campaign_for(str(o)) for o in settings["offer_id"]]
     settings["cooling_off_days"] = config.cooling_off_days
     settings["holdout_protect_days"] = config.holdout_protect_days
-    held = []
+    held = [
+        pd.DataFrame({"offer_id": [], "campaign_id": [], "customer_id": pd.Series(dtype=object)})
+    ]
     for offer, members in lists.groupby("offer_id"):
         campaign = config.campaign_for(str(offer))
         known = known_groups(con, campaign)
@@ -101,10 +103,10 @@ def write_rule_inputs(con, as_of: date, config: ActivationConfig) -> None:
         con.unregister("new_holdouts")
 
 
-def candidates(con, offer: str, as_of: date) -> pd.DataFrame:
-    """The offer's scored list for the date with contact fields and, per customer, the
-    first suppression reason that applies (NULL: keep), as the rule gives it
-    (`audiences.audience_candidates`, after `write_rule_inputs`)."""
+def candidates(con, offer: str | None, as_of: date) -> pd.DataFrame:
+    """The offer's (None: every offer's) scored list for the date with contact fields and,
+    per customer, the first suppression reason that applies (NULL: keep), as the rule gives
+    it (`audiences.audience_candidates`, after `write_rule_inputs`)."""
     from crm.errors import CrmError
     from crm.warehouse import table_exists
 
@@ -117,8 +119,8 @@ def candidates(con, offer: str, as_of: date) -> pd.DataFrame:
         f"""
         SELECT {", ".join(CANDIDATE_COLUMNS)}
         FROM audiences.audience_candidates
-        WHERE as_of_date = ? AND offer_id = ?
-        ORDER BY list_rank
+        WHERE as_of_date = ? AND (offer_id = ? OR ? IS NULL)
+        ORDER BY offer_id, list_rank
         """,
-        [as_of, offer],
+        [as_of, offer, offer],
     ).df()

@@ -10,9 +10,10 @@ file:
   file as a table (crm/sales_pipelines.py, written before each dbt build);
 - `audit`: load batches, quarantine, nulled values, resubmissions, validation results and
   pipeline runs;
-- `ml`: CLV predictions and fits, scores, scored lists, training runs (the model registry's
-  tables, `ml.model_versions`, `ml.segment_rules`, `ml.scorecard_points`, `ml.model_gains`
-  and `ml.model_calibration`, are copies of the registry replaced whole by `ml/warehouse.py`);
+- `ml`: CLV predictions and fits, scores, scored lists and their cost curves, training
+  runs (the model registry's tables, `ml.model_versions`, `ml.segment_rules`,
+  `ml.scorecard_points`, `ml.model_gains` and `ml.model_calibration`, are copies of the
+  registry replaced whole by `ml/warehouse.py`);
 - `activation`: the audience releases, their members, diffs and holdout assignments, and
   what the suppression rule reads from activation (campaign settings, same-day holdouts).
 
@@ -189,6 +190,14 @@ def ensure_ml(con) -> None:
             decile INTEGER, rule_id VARCHAR, rule VARCHAR, model_version VARCHAR,
             list_rank BIGINT, expected_value DOUBLE, selected_by VARCHAR,
             as_of_date DATE, run_id VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ml.list_curves (
+            offer_id VARCHAR, list_size BIGINT, expected_responders DOUBLE, cost DOUBLE,
+            expected_return DOUBLE, is_cut BOOLEAN, as_of_date DATE, run_id VARCHAR
         )
         """
     )

@@ -1,9 +1,11 @@
 """Score customers with a saved model: probability, likelihood band, decile, the segment
 rule that put them there; and cut the list handed to activation.
 
-`score_frame` and `select_audience` are pure. `score_offers` is the daily job: every
-eligible customer (not opted out, not an adopter yet) is scored with each offer's champion
-into `ml.customer_scores`, and the chosen audience goes to `ml.offer_audiences`.
+`score_frame`, `select_audience` and `cost_curve` are pure. `score_offers` is the daily
+job: every eligible customer (not opted out, not an adopter yet) is scored with each
+offer's champion into `ml.customer_scores`, the chosen audience goes to
+`ml.offer_audiences`, and the list's cost curve (expected responders, cost and return by
+size, and where the cut fell) to `ml.list_curves`.
 """
 
 from __future__ import annotations
@@ -73,9 +75,18 @@ def score_frame(
     )
 
 
-def select_audience(scored: pd.DataFrame, settings: dict, margin: float | None) -> pd.DataFrame:
-    """The top of the list by size, score threshold, or positive expected value
-    (score x offer margin - contact cost): what a campaign should contact."""
+#: Sizes on the cost curve of a list (besides the cut): this many, evenly spaced.
+CURVE_POINTS = 40
+
+
+def select_audience(
+    scored: pd.DataFrame, settings: dict, margin: float | None, offer: str | None = None
+) -> pd.DataFrame:
+    """The top of the list a campaign should contact. `selection` chooses the rule (top
+    n, score threshold, or positive expected value: score x offer margin - contact cost);
+    the list is then cut at the smallest of that, the offer's budget (contact cost x size,
+    `budgets` per offer or `budget`) and the maximum size (`max_size`). `cut_by` says
+    which of them cut it."""
     ranked = scored.iloc[ranking(scored["score"].to_numpy())].copy()
     ranked["list_rank"] = np.arange(1, len(ranked) + 1)
     contact_cost = float(settings.get("contact_cost", 0))
@@ -84,15 +95,46 @@ def select_audience(scored: pd.DataFrame, settings: dict, margin: float | None) 
     )
     method = settings.get("selection", "top_n")
     if method == "expected_value" and margin is not None:
-        chosen = ranked[ranked["expected_value"] > 0]
+        # ranked by score, so expected value falls along the list: its positive prefix
+        size = int((ranked["expected_value"] > 0).sum())
     elif method == "threshold":
-        chosen = ranked[ranked["score"] >= float(settings.get("threshold", 0.5))]
+        size = int((ranked["score"] >= float(settings.get("threshold", 0.5))).sum())
     else:
         method = "top_n"
-        chosen = ranked.head(int(settings.get("top_n", 1000)))
-    chosen = chosen.copy()
-    chosen["selected_by"] = method
+        size = min(len(ranked), int(settings.get("top_n", 1000)))
+    limits = {method: size}
+    budget = (settings.get("budgets") or {}).get(offer, settings.get("budget"))
+    if budget is not None and contact_cost > 0:
+        limits["budget"] = int(float(budget) // contact_cost)
+    if settings.get("max_size") is not None:
+        limits["max_size"] = int(settings["max_size"])
+    cut_by = min(limits, key=lambda k: (limits[k], k != method))
+    chosen = ranked.head(limits[cut_by]).copy()
+    chosen["selected_by"] = method if cut_by == method else f"{method}, cut by {cut_by}"
     return chosen
+
+
+def cost_curve(
+    scored: pd.DataFrame, margin: float | None, contact_cost: float, cut: int
+) -> pd.DataFrame:
+    """The offer's list by size, from the best score down: expected responders (the sum
+    of calibrated scores), contact cost, expected return (responders x margin - cost),
+    at CURVE_POINTS sizes and at the cut (`is_cut`)."""
+    scores = np.sort(scored["score"].to_numpy(dtype=float))[::-1]
+    n = len(scores)
+    sizes = np.unique(np.r_[np.linspace(0, n, CURVE_POINTS + 1).round().astype(int), cut])
+    responders = np.r_[0.0, np.cumsum(scores)][sizes]
+    cost = sizes * contact_cost
+    value = responders * margin - cost if margin is not None else np.full(len(sizes), np.nan)
+    return pd.DataFrame(
+        {
+            "list_size": sizes,
+            "expected_responders": responders,
+            "cost": cost,
+            "expected_return": value,
+            "is_cut": sizes == cut,
+        }
+    )
 
 
 def score_offers(as_of: date, run_id: str | None = None, settings=None, config=None) -> dict:
@@ -109,7 +151,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
     registry = Registry(settings.models)
     started = time.perf_counter()
     summary: dict = {"as_of": str(as_of), "offers": {}}
-    scored_frames, audience_frames = [], []
+    scored_frames, audience_frames, curve_frames = [], [], []
     with session(read_only=True, settings=settings) as con:
         frame = features.feature_frame(con, as_of, config)
         margins = dict(
@@ -131,9 +173,17 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         scored = score_frame(pipeline, champion, eligible, "customer_id", config.bands)
         scored.insert(1, "offer_id", offer)
         scored["model_version"] = champion.name
-        audience = select_audience(scored, config.audience, margins.get(offer))
+        audience = select_audience(scored, config.audience, margins.get(offer), offer)
+        curve = cost_curve(
+            scored,
+            margins.get(offer),
+            float(config.audience.get("contact_cost", 0)),
+            len(audience),
+        )
+        curve.insert(0, "offer_id", offer)
         scored_frames.append(scored)
         audience_frames.append(audience)
+        curve_frames.append(curve)
         summary["offers"][offer] = {
             "status": "scored",
             "model_version": champion.name,
@@ -141,15 +191,17 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
             "bands": scored["band"].value_counts().to_dict(),
             "audience": int(len(audience)),
             "selected_by": audience["selected_by"].iloc[0] if len(audience) else None,
+            "expected_responders": float(audience["score"].sum()),
         }
     scores = pd.concat(scored_frames, ignore_index=True) if scored_frames else pd.DataFrame()
     audiences = pd.concat(audience_frames, ignore_index=True) if audience_frames else pd.DataFrame()
-    _write_scores(scores, audiences, as_of, run_id, settings)
+    curves = pd.concat(curve_frames, ignore_index=True) if curve_frames else pd.DataFrame()
+    _write_scores(scores, audiences, curves, as_of, run_id, settings)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
 
 
-def _write_scores(scores, audiences, as_of, run_id, settings) -> None:
+def _write_scores(scores, audiences, curves, as_of, run_id, settings) -> None:
     from crm.warehouse import session
 
     with session(settings=settings) as con:
@@ -157,6 +209,15 @@ def _write_scores(scores, audiences, as_of, run_id, settings) -> None:
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM ml.customer_scores WHERE as_of_date = ?", [as_of])
         con.execute("DELETE FROM ml.offer_audiences WHERE as_of_date = ?", [as_of])
+        con.execute("DELETE FROM ml.list_curves WHERE as_of_date = ?", [as_of])
+        if len(curves):
+            con.register("new_curves", curves)
+            con.execute(
+                "INSERT INTO ml.list_curves SELECT offer_id, list_size, expected_responders, "
+                "cost, expected_return, is_cut, ?, ? FROM new_curves",
+                [as_of, run_id],
+            )
+            con.unregister("new_curves")
         if len(scores):
             con.register("new_scores", scores)
             con.execute(

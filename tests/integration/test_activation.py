@@ -40,6 +40,17 @@ def test_crm_run_releases_every_scored_offer_to_files_and_the_warehouse(demo):
     offers = scored_offers(home)
     assert planted.PREMIUM.product_id in offers
     assert "Audiences released" in demo["stdout"]
+    # the contact policy (one offer per customer in 7 days): no customer is on two lists,
+    # and what an offer lost is counted by the offer that won
+    released = {offer: set(latest(home, offer)[1].customer_id) for offer in offers}
+    for offer in offers:
+        others = set().union(*(released[o] for o in offers if o != offer))
+        assert not released[offer] & others
+    lost = {o: latest(home, o)[0]["arbitration"]["lost_to"] for o in offers}
+    assert sum(sum(v.values()) for v in lost.values()) > 0  # the demo's lists overlap
+    for offer in offers:
+        manifest = latest(home, offer)[0]
+        assert manifest["suppressed"]["lost_to_other_offer"] == sum(lost[offer].values())
     for offer in offers:
         manifest, rows = latest(home, offer)
         assert manifest["as_of_date"] == demo["as_of"].isoformat()
@@ -225,6 +236,8 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
     parsed.feed(dom)
     offers = scored_offers(demo["home"])
     assert parsed.tags.get("svg.gains", 0) >= len(offers)
+    assert parsed.tags.get("svg.cost-curve", 0) >= len(offers)
+    assert parsed.tags.get("line.cut", 0) >= len(offers)
     assert parsed.tags.get("polyline.capture", 0) >= len(offers)
     assert parsed.tags.get("rect.lift-bar", 0) >= 10 * len(offers)
     assert parsed.tags.get("svg.lift", 0) >= 1 and parsed.tags.get("rect.target-bar", 0) >= 3
@@ -238,6 +251,7 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
         "funnel",
         "calibration",
         "ranking",
+        "arbitration",
     ):
         assert parsed.tags.get(f"table.{table}", 0) >= 1, table
     assert "OFFER-PREM" in dom and "occupation = sales" in dom

@@ -134,10 +134,9 @@ def test_rules_metrics_and_gains_are_in_the_warehouse_and_the_registry(demo):
         home, f"SELECT kind, last_decision FROM ml.model_versions WHERE offer_id = '{offer}'"
     )
     assert sorted(k for k, _ in versions) == ["scorecard", "tree"]
-    assert (
-        query(home, f"SELECT count(*) FROM ml.model_gains WHERE offer_id = '{offer}'")[0][0]
-        == 10 * len(versions)
-    )
+    assert query(home, f"SELECT count(*) FROM ml.model_gains WHERE offer_id = '{offer}'")[0][
+        0
+    ] == 10 * len(versions)
     # the reliability table: ten tenths of the holdout, the scores within a few points of
     # what each tenth adopted
     tenths = query(

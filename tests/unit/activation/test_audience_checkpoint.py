@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 import activation.publish as publish
-from activation.config import load_config
+from activation.config import ContactPolicy, load_config
 from activation.publish import check_audiences, publish_audiences
 from crm.warehouse import session
 from expectations.audiences import holdout_bounds
@@ -31,10 +31,12 @@ def test_a_good_release_passes_and_its_results_are_kept(home):
     with session(settings=home) as con:
         add_scored(con, "OFFER-A", CUSTOMERS)
         add_scored(con, "OFFER-B", CUSTOMERS[:50])
-    summary = check_audiences(AS_OF, run_id="r1", settings=home)
+    # both lists whole: a customer may get both offers (the policy is tested elsewhere)
+    config = replace(load_config(), contact_policy=ContactPolicy(max_offers=2))
+    summary = check_audiences(AS_OF, run_id="r1", settings=home, config=config)
     assert summary["critical_failed"] == [] and summary["suites"] == 2
     assert summary["expectations"] == summary["passed"] == 16
-    published = publish_audiences(AS_OF, run_id="r1", settings=home)
+    published = publish_audiences(AS_OF, run_id="r1", settings=home, config=config)
     assert published["validation"]["passed"] == 16
     assert list((home.reports / "validation").glob("*_r1_audiences.html"))
     # the check ran twice for the run (the DAG's gate, then publish): one set of results

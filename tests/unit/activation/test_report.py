@@ -86,6 +86,13 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         "suppressed": {"opted_out": 5, "cooling_off": 15},
         "diff": {"added": 7, "removed": 3},
         "previous_release_id": None,
+        "arbitration": {
+            "by_reason": {"excluded": 1, "lost_to_other_offer": 7, "over_channel_capacity": 0},
+            "lost_to": {"OFFER-Y": 7},
+            "channel": "email",
+            "max_offers": 1,
+            "window_days": 7,
+        },
         "fairness": {
             "gender": [
                 {
@@ -123,6 +130,10 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
             "is_paid_back": [True],
         }
     )
+    from ml.score import cost_curve
+
+    curve = cost_curve(pd.DataFrame({"score": [0.5, 0.3, 0.2, 0.05] * 30}), 10.0, 2.0, 60)
+    curve.insert(0, "offer_id", "OFFER-X")
     page = render(
         date(2026, 6, 1),
         "run-1",
@@ -130,6 +141,7 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         {"OFFER-X": {"manifest": manifest}},
         {"OFFER-X": _model_dir(tmp_path), "OFFER-Y": None},
         lift,
+        curves=curve,
     )
     for marker in (
         'class="rules"',
@@ -142,8 +154,14 @@ def test_the_page_has_rules_gains_list_suppression_diff_and_lift(tmp_path):
         'class="fairness"',
         'class="calibration"',
         'class="ranking"',
+        'class="arbitration"',
+        'class="chart cost-curve"',
     ):
         assert marker in page, marker
+    assert "<td>lost to OFFER-Y</td>" in page
+    # the cut: the 60 best of 120 (30 at 0.5, 30 at 0.3): 24 responders, cost 120
+    assert "Cut at 60 customers (expected_value): 24.0 expected responders, cost 120" in page
+    assert page.count('class="cut"') == 1
     why = page[page.index("Why this model") :]
     assert "a decision tree: challenger: the tree. Gate: no champion yet" in why
     assert "4.20 (3.60-4.80)" in why and "lift of the logistic regression" in why

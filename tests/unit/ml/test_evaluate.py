@@ -47,3 +47,41 @@ def test_audience_by_expected_value_keeps_profitable_contacts_only():
     assert list(chosen.customer_id) == ["a", "b"]  # 0.05 x 10 - 2 < 0
     top = select_audience(scored, {"selection": "top_n", "top_n": 3}, None)
     assert list(top.customer_id) == ["a", "b", "c"] and list(top.list_rank) == [1, 2, 3]
+
+
+def test_a_list_is_cut_at_the_smallest_of_value_budget_and_size():
+    import pandas as pd
+
+    scores = np.linspace(0.9, 0.01, 100)
+    scored = pd.DataFrame({"customer_id": [f"C{i:03d}" for i in range(100)], "score": scores})
+    by_value = {"selection": "expected_value", "contact_cost": 2.0}
+    positive = int((scores * 10.0 - 2.0 > 0).sum())
+    assert len(select_audience(scored, by_value, 10.0)) == positive
+    # a budget of 60 buys 30 contacts at 2 each: fewer than the positive-value ones
+    cut = select_audience(scored, {**by_value, "budget": 60}, 10.0, "OFFER-A")
+    assert len(cut) == 30 and cut.selected_by.iloc[0] == "expected_value, cut by budget"
+    assert list(cut.customer_id) == [f"C{i:03d}" for i in range(30)]  # the best 30
+    # a per-offer budget wins over the default; the maximum size when it is smaller
+    per_offer = {**by_value, "budget": 60, "budgets": {"OFFER-A": 1000}, "max_size": 12}
+    assert len(select_audience(scored, per_offer, 10.0, "OFFER-A")) == 12
+    assert len(select_audience(scored, per_offer, 10.0, "OFFER-B")) == 12
+    loose = {**by_value, "budgets": {"OFFER-A": 1000}}
+    assert select_audience(scored, loose, 10.0, "OFFER-A").selected_by.iloc[0] == "expected_value"
+
+
+def test_the_cost_curve_adds_scores_and_costs_and_marks_the_cut():
+    import pandas as pd
+
+    from ml.score import CURVE_POINTS, cost_curve
+
+    scored = pd.DataFrame({"score": [0.1, 0.5, 0.3, 0.9] * 25})
+    curve = cost_curve(scored, margin=10.0, contact_cost=2.0, cut=7)
+    assert curve.list_size.iloc[0] == 0 and curve.list_size.iloc[-1] == 100
+    assert len(curve) <= CURVE_POINTS + 2 and curve.is_cut.sum() == 1
+    at_cut = curve[curve.is_cut].iloc[0]
+    # the 7 best: 25 customers score 0.9, so all seven are 0.9
+    assert at_cut.list_size == 7 and at_cut.expected_responders == pytest.approx(6.3)
+    assert at_cut.cost == 14 and at_cut.expected_return == pytest.approx(63 - 14)
+    everyone = curve.iloc[-1]
+    assert everyone.expected_responders == pytest.approx(45.0)
+    assert (np.diff(curve.expected_responders) >= 0).all()

@@ -6,13 +6,17 @@ decides, deterministically:
 
 1. global exclusions: customers in `CRM_HOME/landing/exclusions.csv` (customer_id, reason)
    are on no list;
-2. at most `max_offers` offers per customer per `window_days`: offers released to them as
-   targets in the window before the date keep their place (a list refreshed daily is the
-   same offer, not a new one); the remaining places go to the day's offers with the
-   highest expected value (calibrated score x margin - contact cost), ties by offer id;
-3. channel capacity per day: each offer goes out on a channel (`offer_channels`, default
-   `default_channel`); where a channel has a `capacity_per_day`, its rows are taken by
-   expected value until that many customers to contact (target group) are reached.
+2. at most `max_offers` offers per customer per `window_days`: offers released to them in
+   the window before the date (target or holdout) keep their place (a list refreshed
+   daily is the same offer, not a new one); the remaining places go to the day's offers
+   with the highest expected value (calibrated score x margin - contact cost), ties by
+   offer id; an offer without a margin (no list price) has no expected value and gives
+   way to any offer that has one;
+3. channel capacity per day, in the same pass: each offer goes out on a channel
+   (`offer_channels`, default `default_channel`); where a channel has a
+   `capacity_per_day`, it takes rows by expected value until that many customers to
+   contact (target group) are reached, and a customer it has no room for keeps their
+   place for an offer on another channel.
 
 It runs on customers the suppression rule left, before the holdout split of the day's
 lists is drawn, and uses nothing the split depends on, so every offer's holdout stays a
@@ -53,14 +57,14 @@ def read_exclusions(path: Path) -> pd.DataFrame:
 
 
 def recent_offers(con, as_of: date, window_days: int) -> pd.DataFrame:
-    """customer_id, offer_id of every offer released to a customer as a target in the
-    `window_days` before the date (the date's own releases excluded: they are being
-    decided again)."""
+    """customer_id, offer_id of every offer released to a customer in the `window_days`
+    before the date, in either group (whether a customer keeps a place must not depend on
+    the holdout hash; the date's own releases are excluded: they are decided again)."""
     start = as_of - timedelta(days=window_days)
     return con.execute(
         """
         SELECT DISTINCT customer_id, offer_id FROM activation.campaign_audiences
-        WHERE "group" = 'target' AND as_of_date >= ? AND as_of_date < ?
+        WHERE as_of_date >= ? AND as_of_date < ?
         """,
         [start, as_of],
     ).df()
@@ -108,29 +112,27 @@ def arbitrate(
     reason = rows["reason"].to_numpy().copy()
     lost_to = rows["lost_to"].to_numpy().copy()
     customers, offers = rows["customer_id"].to_numpy(), rows["offer_id"].to_numpy()
+    channels = np.array([policy.channel(o) for o in offers], dtype=object)
+    is_target = rows["group"].to_numpy() != HOLDOUT
+    capacity = {c: int(n) for c, n in policy.capacity_per_day.items() if n is not None}
+    contacted = dict.fromkeys(capacity, 0)
     for i in order:
         if not kept[i]:
             continue
+        channel = channels[i]
+        if channel in capacity and contacted[channel] >= capacity[channel]:
+            # the channel is full: its list ends with its last customer contacted, and the
+            # customer's place stays free for an offer on another channel
+            kept[i], reason[i] = False, "over_channel_capacity"
+            continue
         places = taken.setdefault(customers[i], [])
-        if offers[i] in places:
-            continue  # already holds this offer from an earlier release
-        if len(places) >= policy.max_offers:
-            kept[i], reason[i], lost_to[i] = False, "lost_to_other_offer", places[0]
-            continue
-        places.append(offers[i])
-
-    # channel capacity: targets counted down the value order of the channel's rows
-    channels = np.array([policy.channel(o) for o in offers], dtype=object)
-    is_target = rows["group"].to_numpy() != HOLDOUT
-    for channel, capacity in policy.capacity_per_day.items():
-        if capacity is None:
-            continue
-        in_channel = np.flatnonzero((channels == channel) & kept)
-        contacts = np.flatnonzero(is_target[in_channel])
-        if len(contacts) > int(capacity):
-            # the channel's list ends with its last customer contacted
-            over = in_channel[(contacts[int(capacity) - 1] + 1) if int(capacity) else 0 :]
-            kept[over], reason[over] = False, "over_channel_capacity"
+        if offers[i] not in places:  # else: holds this offer from an earlier release
+            if len(places) >= policy.max_offers:
+                kept[i], reason[i], lost_to[i] = False, "lost_to_other_offer", places[0]
+                continue
+            places.append(offers[i])
+        if channel in capacity and is_target[i]:
+            contacted[channel] += 1
 
     rows["kept"], rows["reason"], rows["lost_to"] = kept, reason, lost_to
     rows["channel"] = channels

@@ -81,6 +81,12 @@ def load_config(path: Path = CONFIG_PATH) -> ActivationConfig:
             for k, v in (policy.get("capacity_per_day") or {}).items()
         },
     )
+    negative = {k: v for k, v in contact_policy.capacity_per_day.items() if v is not None and v < 0}
+    if negative or contact_policy.window_days < 0:
+        raise BadInputError(
+            f"{path}: contact_policy capacities and window_days must be 0 or more "
+            f"({negative or contact_policy.window_days})"
+        )
     return ActivationConfig(
         campaigns={str(k): str(v) for k, v in (doc.get("campaigns") or {}).items()},
         holdout_share=share,

@@ -105,6 +105,7 @@ def cost_curve_chart(curve: pd.DataFrame, width: int = 420, height: int = 220) -
     left, bottom, top, right = 56, 30, 10, 10
     w, h = width - left - right, height - top - bottom
     sizes = curve["list_size"].astype(float)
+    has_return = bool(curve["expected_return"].notna().any())
     values = curve[["expected_return", "cost"]].astype(float)
     low, high = min(float(values.min().min()), 0.0), max(float(values.max().max()), 1.0)
     span_x = max(float(sizes.max()), 1.0)
@@ -138,7 +139,9 @@ def cost_curve_chart(curve: pd.DataFrame, width: int = 420, height: int = 220) -
         f'aria-label="cost curve" xmlns="http://www.w3.org/2000/svg">'
         f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#fafbfd" stroke="#d8dee9"/>'
         f'<line x1="{left}" y1="{y(0):.1f}" x2="{left + w}" y2="{y(0):.1f}" stroke="#9aa5b5"/>'
-        f"{line('expected_return', 'return', '#2b6cb0')}{line('cost', 'cost', '#a0aec0')}"
+        # an offer without a margin has a cost but no expected return to draw
+        f"{line('expected_return', 'return', '#2b6cb0') if has_return else ''}"
+        f"{line('cost', 'cost', '#a0aec0')}"
         f"{marker}"
         f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">{_num(high)}</text>'
         f'<text x="{left - 6}" y="{top + h}" text-anchor="end">{_num(low)}</text>'

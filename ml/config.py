@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from crm.errors import BadInputError
+
 CONFIG_PATH = Path(__file__).with_name("config.yml")
 
 
@@ -91,9 +93,16 @@ def load_config(path: Path = CONFIG_PATH) -> ModelConfig:
         gate_tolerance=float(doc["gate"]["tolerance"]),
         bands=tuple(float(b) for b in doc["scoring"]["bands"]),
         audience=dict(doc["audience"]),
-        calibration_folds=int(doc["calibration"]["folds"]),
-        scorecard={k: v for k, v in doc["scorecard"].items() if k != "compete"},
-        scorecard_compete=bool(doc["scorecard"]["compete"]),
+        # a config from before calibration and the scorecard: their defaults
+        calibration_folds=int((doc.get("calibration") or {}).get("folds", 5)),
+        scorecard={k: v for k, v in (doc.get("scorecard") or {}).items() if k != "compete"},
+        scorecard_compete=bool((doc.get("scorecard") or {}).get("compete", True)),
         protected_attributes=tuple(str(a) for a in doc.get("protected_attributes") or ()),
     )
+    audience = config.audience
+    limits = [("budget", audience.get("budget")), ("max_size", audience.get("max_size"))]
+    limits += [(f"budgets.{k}", v) for k, v in (audience.get("budgets") or {}).items()]
+    for name, value in limits:
+        if value is not None and float(value) < 0:
+            raise BadInputError(f"{path}: audience.{name} must be 0 or more, not {value}")
     return _without_protected(config)

@@ -11,10 +11,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 TOP_SHARES = (0.05, 0.10, 0.20)
 
 
-def ranking(scores: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Row positions from the highest score down, ties in a fixed pseudo-random order."""
+def ranking(scores: np.ndarray, seed: int = 0, then: np.ndarray | None = None) -> np.ndarray:
+    """Row positions from the highest score down; ties by `then` (highest first) when
+    given, and the rest in a fixed pseudo-random order."""
     tiebreak = np.random.default_rng(seed).random(len(scores))
-    return np.lexsort((tiebreak, -np.asarray(scores, dtype=float)))
+    keys = [tiebreak] if then is None else [tiebreak, -np.asarray(then, dtype=float)]
+    return np.lexsort((*keys, -np.asarray(scores, dtype=float)))
 
 
 def lift_and_capture(y: np.ndarray, scores: np.ndarray, share: float) -> tuple[float, float]:

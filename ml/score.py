@@ -31,9 +31,9 @@ def band(scores: np.ndarray, thresholds=(0.9, 0.5, 0.05)) -> np.ndarray:
     return np.select([scores >= high, scores >= mid, scores >= low], names[:3], names[3])
 
 
-def deciles(scores: np.ndarray) -> np.ndarray:
-    """1 = the tenth with the highest scores (ties split in a fixed order)."""
-    order = ranking(scores)
+def deciles(scores: np.ndarray, then: np.ndarray | None = None) -> np.ndarray:
+    """1 = the tenth with the highest scores (ties by `then`, then in a fixed order)."""
+    order = ranking(scores, then=then)
     out = np.empty(len(scores), dtype=int)
     out[order] = np.arange(len(scores)) * 10 // max(len(scores), 1) + 1
     return out
@@ -43,7 +43,7 @@ def score_frame(
     pipeline, model_dir: Path, frame: pd.DataFrame, id_column: str, thresholds=(0.9, 0.5, 0.05)
 ) -> pd.DataFrame:
     """One row per input row: id, score, band, decile, rule_id, rule (a tree's segment
-    rule; a scorecard's points and the bins that gave most of them)."""
+    rule; a scorecard's points and the bins that gave most of them), training_score."""
     metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
     columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
     missing = [c for c in columns if c not in frame.columns]
@@ -57,20 +57,25 @@ def score_frame(
         # a scorecard's "rule" is the customer's points and the bins that gave most of them
         rule_ids = np.array([f"{int(p)} points" for p in pipeline.points(x)], dtype=object)
         words = pipeline.reasons(x)
+        training = pipeline.training_probability(x)
     else:
         leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
         rules = json.loads((Path(model_dir) / "rules.json").read_text())
-        by_leaf = {r["leaf"]: (r["rule_id"], r["words"]) for r in rules}
-        rule_ids = np.array([by_leaf.get(int(leaf), ("", ""))[0] for leaf in leaves], dtype=object)
-        words = np.array([by_leaf.get(int(leaf), ("", ""))[1] for leaf in leaves], dtype=object)
+        by_leaf = {r["leaf"]: (r["rule_id"], r["words"], r["rate_train"]) for r in rules}
+        found = [by_leaf.get(int(leaf), ("", "", np.nan)) for leaf in leaves]
+        rule_ids = np.array([f[0] for f in found], dtype=object)
+        words = np.array([f[1] for f in found], dtype=object)
+        training = np.array([f[2] for f in found], dtype=float)
     return pd.DataFrame(
         {
             id_column: frame[id_column].to_numpy(),
             "score": scores,
             "band": band(scores, thresholds),
-            "decile": deciles(scores),
+            "decile": deciles(scores, training),
             "rule_id": rule_ids,
             "rule": words,
+            # the uncalibrated score: the model's own order, which breaks ties of `score`
+            "training_score": training,
         }
     )
 
@@ -87,7 +92,9 @@ def select_audience(
     the list is then cut at the smallest of that, the offer's budget (contact cost x size,
     `budgets` per offer or `budget`) and the maximum size (`max_size`). `cut_by` says
     which of them cut it."""
-    ranked = scored.iloc[ranking(scored["score"].to_numpy())].copy()
+    # calibration can pool leaves the tree ranked apart: the tree's order breaks the tie
+    then = scored["training_score"].to_numpy() if "training_score" in scored else None
+    ranked = scored.iloc[ranking(scored["score"].to_numpy(), then=then)].copy()
     ranked["list_rank"] = np.arange(1, len(ranked) + 1)
     contact_cost = float(settings.get("contact_cost", 0))
     ranked["expected_value"] = (

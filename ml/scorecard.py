@@ -47,6 +47,8 @@ class Bin:
     upper: float | None = None
     values: tuple[str, ...] | None = None
     missing: bool = False
+    #: the bin of rare and unseen values of a category
+    other: bool = False
     points: int = 0
     woe: float = 0.0
     customers: int = 0
@@ -56,6 +58,8 @@ class Bin:
     def words(self) -> str:
         if self.missing:
             return f"{self.label} {UNKNOWN}"
+        if self.other:
+            return f"{self.label} any other"
         if self.values is not None:
             shown = ", ".join(self.values)
             return f"{self.label} = {shown}" if len(self.values) == 1 else f"{self.label} {shown}"
@@ -104,10 +108,12 @@ class Scorecard:
             bounds = [None, *edges.tolist(), None] if len(edges) else [None, None]
             found = [Bin(column, label, lower=lo, upper=hi) for lo, hi in pairwise(bounds)]
         else:
-            shares = values.fillna(UNKNOWN).astype(str).value_counts(normalize=True)
-            common = sorted(v for v, share in shares.items() if share >= 0.01 and v != UNKNOWN)
+            text = values.map(lambda v: v if v is None or v != v else str(v))
+            shares = text.dropna().value_counts() / max(len(text), 1)
+            common = sorted(v for v, share in shares.items() if share >= 0.01)
             found = [Bin(column, label, values=(v,)) for v in common]
-            found.append(Bin(column, label, values=(OTHER,)))
+            # rare and unseen values; a value itself called "other" keeps its own bin
+            found.append(Bin(column, label, values=(OTHER,), other=True))
         found.append(Bin(column, label, missing=True))
         return found
 
@@ -120,8 +126,10 @@ class Scorecard:
             edges = np.array([b.upper for b in bins[:-2]], dtype=float)
             index = np.searchsorted(edges, x, side="left")
             return np.where(np.isnan(x), missing_bin, index)
-        lookup = {b.values[0]: i for i, b in enumerate(bins[:-1])}
-        index = values.astype(object).map(lookup).fillna(lookup[OTHER])
+        lookup = {b.values[0]: i for i, b in enumerate(bins[:-2])}
+        # values as the bins were built from them: text (a boolean or a number category too)
+        index = values.map(lambda v: v if v is None else str(v)).map(lookup)
+        index = index.fillna(len(bins) - 2)  # the bin of other values
         return np.where(values.isna(), missing_bin, index.to_numpy(dtype=float)).astype(int)
 
     # -- fitting ---------------------------------------------------------------------------

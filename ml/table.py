@@ -160,7 +160,9 @@ def score_table(model_dir: Path, input_path: Path, out: Path, id_column: str | N
                 .where(frame[column].notna(), None)
                 .map(lambda v: v if v is None else str(v))
             )
-    scored = score_frame(pipeline, Path(model_dir), frame, id_column)
+    scored = score_frame(pipeline, Path(model_dir), frame, id_column).drop(
+        columns=["training_score"]
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() in (".parquet", ".pq"):

@@ -82,11 +82,12 @@ def train_offers(
             outcome.update(status="stopped", reason=str(exc))
             registry.record(offer, {"action": "stopped", "reason": str(exc)})
             continue
-        card = (
-            train_scorecard(offer, train, y_train, holdout, y_holdout, config, tree)
-            if config.scorecard_compete
-            else None
-        )
+        card = None
+        if config.scorecard_compete:
+            try:
+                card = train_scorecard(offer, train, y_train, holdout, y_holdout, config, tree)
+            except Exception as exc:  # noqa: BLE001 - the tree competes alone, and it is said
+                outcome["scorecard_failed"] = f"{type(exc).__name__}: {exc}"
         model, choice = choose_challenger(tree, card)
         context = {
             "offer": offer,

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from activation.arbitration import arbitrate, losses
+from activation.arbitration import arbitrate, losses, recent_offers
 from activation.config import ContactPolicy, load_config
 from activation.holdout import HOLDOUT, TARGET
 from activation.publish import publish_audiences
@@ -51,6 +51,18 @@ def test_each_customer_gets_the_offer_worth_most_and_the_loser_knows_to_whom():
     ]
 
 
+def test_an_offer_held_in_the_window_keeps_its_place_in_either_group(home):
+    with session(settings=home) as con:
+        con.execute(
+            "INSERT INTO activation.campaign_audiences (release_id, customer_id, offer_id, "
+            "campaign_id, \"group\", as_of_date) VALUES ('r', 'C1', 'OFFER-B', 'OFFER-B', "
+            "'holdout', ?)",
+            [AS_OF - pd.Timedelta(days=3)],
+        )
+        recent = recent_offers(con, AS_OF, 7)
+    assert recent.to_dict("records") == [{"customer_id": "C1", "offer_id": "OFFER-B"}]
+
+
 def test_an_offer_held_in_the_window_keeps_its_place():
     frame = rows(("C1", "OFFER-A", 9.0), ("C1", "OFFER-B", 1.0))
     recent = pd.DataFrame({"customer_id": ["C1"], "offer_id": ["OFFER-B"]})
@@ -72,6 +84,13 @@ def test_channel_capacity_counts_customers_contacted_not_holdouts():
     assert (decided.channel == "phone").all()
     # another channel has no limit
     assert arbitrate(frame, ContactPolicy(capacity_per_day={"phone": 3}), groups).kept.all()
+    # a customer a full channel has no room for keeps the place for another channel's offer
+    both = rows(("C0", "OFFER-A", 9.0), ("C1", "OFFER-A", 5.0), ("C1", "OFFER-B", 3.0))
+    one_call = replace(policy, capacity_per_day={"phone": 1})
+    decided = arbitrate(both, one_call, targets(both))
+    kept = set(decided.loc[decided.kept, ["customer_id", "offer_id"]].itertuples(index=False))
+    assert kept == {("C0", "OFFER-A"), ("C1", "OFFER-B")}
+    assert losses(decided, "OFFER-B")["lost_to"] == {}
 
 
 def test_excluded_customers_are_on_no_list():

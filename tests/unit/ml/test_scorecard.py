@@ -108,7 +108,7 @@ def test_bins_route_edges_missing_values_and_unseen_categories():
     ]
     jobs = card.bins["job"]
     index = card._bin_index("job", pd.Series(["a", "zz", None], dtype=object)).tolist()
-    assert [jobs[i].words for i in index] == ["job = a", "job = other", "job unknown"]
+    assert [jobs[i].words for i in index] == ["job = a", "job any other", "job unknown"]
 
 
 def test_a_saved_scorecard_loads_scores_and_explains_in_points(additive_models, tmp_path):
@@ -140,3 +140,32 @@ def test_the_lift_difference_is_paired_and_zero_for_the_same_ranking():
     assert better["first"]["lift"] == pytest.approx(1 / y.mean() * min(1, y.mean() / 0.10))
     assert better["difference"]["low"] > 0
     assert better["first"]["low"] <= better["first"]["lift"] <= better["first"]["high"]
+
+
+def test_a_boolean_category_is_binned_by_its_values():
+    rng = np.random.default_rng(5)
+    flag = rng.random(4_000) < 0.5
+    x = pd.DataFrame({"flag": flag.astype(object), "noise": rng.normal(size=4_000)})
+    y = (rng.random(4_000) < np.where(flag, 0.3, 0.02)).astype(int)
+    card = Scorecard(["noise"], ["flag"], {"flag": "member", "noise": "noise"}).fit(x, y)
+    assert card.information_value["flag"] > 0.5
+    words = {b.words: b.points for b in card.bins["flag"]}
+    assert words["member = True"] > words["member = False"]
+
+
+def test_model_config_defaults_and_refusals(tmp_path):
+    import yaml
+
+    from crm.errors import BadInputError
+    from ml.config import CONFIG_PATH, load_config
+
+    doc = yaml.safe_load(CONFIG_PATH.read_text())
+    older = {k: v for k, v in doc.items() if k not in ("calibration", "scorecard")}
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(older))
+    config = load_config(path)  # a config from before calibration and the scorecard
+    assert config.calibration_folds == 5 and config.scorecard_compete
+    doc["audience"]["budget"] = -10
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(BadInputError, match="audience.budget must be 0 or more"):
+        load_config(path)

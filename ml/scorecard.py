@@ -134,13 +134,16 @@ class Scorecard:
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, x: pd.DataFrame, y, sample_weight=None) -> Scorecard:
+    def fit(self, x: pd.DataFrame, y, sample_weight=None, bins_from=None) -> Scorecard:
+        """Fit on (x, y) with `sample_weight`; the bins are cut on `bins_from` when given
+        (the whole training split, when x is a sample that keeps every adopter)."""
         y = np.asarray(y, dtype=float)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         adopters, others = float((w * y).sum()), float((w * (1 - y)).sum())
         evidence = {}
         for column in [*self.numeric, *self.categorical]:
-            self.bins[column] = self._bins_for(column, x[column])
+            source = x if bins_from is None else bins_from
+            self.bins[column] = self._bins_for(column, source[column])
             index = self._bin_index(column, x[column])
             n_bins = len(self.bins[column])
             pos = np.bincount(index, weights=w * y, minlength=n_bins)
@@ -151,7 +154,7 @@ class Scorecard:
             woe = np.log(((pos + share) / (adopters + 1)) / ((neg + 1 - share) / (others + 1)))
             share_pos, share_neg = pos / max(adopters, 1e-12), neg / max(others, 1e-12)
             self.information_value[column] = float(((share_pos - share_neg) * woe).sum())
-            counts = np.bincount(index, minlength=n_bins)
+            counts = np.rint(np.bincount(index, weights=w, minlength=n_bins)).astype(int)
             for b, value, n, a in zip(self.bins[column], woe, counts, pos, strict=True):
                 b.woe, b.customers, b.adopters = float(value), int(n), float(a)
             evidence[column] = woe[index]

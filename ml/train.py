@@ -275,9 +275,9 @@ def train_scorecard(
     config: ModelConfig,
     tree: TrainedModel,
 ) -> TrainedModel:
-    """The points scorecard for the same split, fitted on the tree's tuning sample (every
-    adopter, reweighted others), calibrated on the holdout like the tree, its ranking
-    compared with the tree's."""
+    """The points scorecard for the same split: bins cut on the whole training split,
+    fitted on the tree's tuning sample (every adopter, reweighted others), calibrated on
+    the holdout like the tree, its ranking compared with the tree's."""
     started = time.perf_counter()
     numeric = [c for c in config.numeric if c in x_train.columns]
     categorical = [c for c in config.categorical if c in x_train.columns]
@@ -290,7 +290,7 @@ def train_scorecard(
         random_state=config.random_state,
         **config.scorecard,
     )
-    card.fit(x_train.iloc[rows], y_train[rows], sample_weight=weights)
+    card.fit(x_train.iloc[rows], y_train[rows], sample_weight=weights, bins_from=x_train)
     scores = card.predict_proba(x_holdout)[:, 1]
     holdout = metrics(y_holdout, scores)
     holdout["top_decile_z"] = top_decile_z(holdout)

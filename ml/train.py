@@ -161,6 +161,19 @@ def tune(x: pd.DataFrame, y: np.ndarray, numeric, categorical, config: ModelConf
     return params, table, {"tuning_rows": int(len(rows)), "tuning_positives": int(ys.sum())}
 
 
+def weak_ranking(holdout: dict, config: ModelConfig) -> str | None:
+    """Why a model's top 10% is no better than no model (the z guard), or None."""
+    z = holdout["top_decile_z"]
+    if z >= config.min_holdout_top_z:
+        return None
+    return (
+        f"the top 10% of the holdout adopt at "
+        f"{holdout['lift_at_10'] * holdout['base_rate']:.1%} against "
+        f"{holdout['base_rate']:.1%} overall: not clearly better than no model "
+        f"(z = {z:.1f}, {config.min_holdout_top_z} needed)"
+    )
+
+
 def train_model(
     name: str,
     x_train: pd.DataFrame,
@@ -168,7 +181,11 @@ def train_model(
     x_holdout: pd.DataFrame,
     y_holdout: np.ndarray,
     config: ModelConfig,
+    stop_when_weak: bool = True,
 ) -> TrainedModel:
+    """The tree for one split. A tree whose top 10% is no better than no model stops
+    training (TrainingStopped), unless `stop_when_weak` is False: then the caller, who
+    lets a scorecard compete, applies `weak_ranking` to whichever model it chooses."""
     numeric = [c for c in config.numeric if c in x_train.columns]
     categorical = [c for c in config.categorical if c in x_train.columns]
     x_train, x_holdout = x_train[numeric + categorical], x_holdout[numeric + categorical]
@@ -190,15 +207,10 @@ def train_model(
     # their order and were fitted on this holdout
     scores = pipeline.predict_proba(x_holdout)[:, 1]
     holdout = metrics(y_holdout, scores)
-    z = top_decile_z(holdout)
-    holdout["top_decile_z"] = z
-    if not z >= config.min_holdout_top_z:
-        raise TrainingStopped(
-            f"the top 10% of the holdout adopt at "
-            f"{holdout['lift_at_10'] * holdout['base_rate']:.1%} against "
-            f"{holdout['base_rate']:.1%} overall: not clearly better than no model "
-            f"(z = {z:.1f}, {config.min_holdout_top_z} needed)"
-        )
+    holdout["top_decile_z"] = top_decile_z(holdout)
+    weak = weak_ranking(holdout, config)
+    if weak and stop_when_weak:
+        raise TrainingStopped(weak)
 
     started = time.perf_counter()
     calibration = calibrate(

@@ -12,7 +12,13 @@ from ml import features
 from ml.config import load_config
 from ml.evaluate import metrics
 from ml.registry import Registry, gate, load_model, save_model, training_rate_scores
-from ml.train import TrainingStopped, choose_challenger, train_model, train_scorecard
+from ml.train import (
+    TrainingStopped,
+    choose_challenger,
+    train_model,
+    train_scorecard,
+    weak_ranking,
+)
 from ml.warehouse import write_training_results
 
 
@@ -77,7 +83,16 @@ def train_offers(
         holdout = features.with_labels(holdout_features, offer_labels[offer][1])
         y_train, y_holdout = train.adopted.to_numpy(), holdout.adopted.to_numpy()
         try:
-            tree = train_model(offer, train, y_train, holdout, y_holdout, config)
+            # a weak tree still competes: a scorecard may rank where it cannot
+            tree = train_model(
+                offer,
+                train,
+                y_train,
+                holdout,
+                y_holdout,
+                config,
+                stop_when_weak=not config.scorecard_compete,
+            )
         except TrainingStopped as exc:
             outcome.update(status="stopped", reason=str(exc))
             registry.record(offer, {"action": "stopped", "reason": str(exc)})
@@ -89,6 +104,12 @@ def train_offers(
             except Exception as exc:  # noqa: BLE001 - the tree competes alone, and it is said
                 outcome["scorecard_failed"] = f"{type(exc).__name__}: {exc}"
         model, choice = choose_challenger(tree, card)
+        weak = weak_ranking(model.holdout, config)
+        if weak:
+            reason = weak if model is tree else f"the {model.kind}: {weak}"
+            outcome.update(status="stopped", reason=reason)
+            registry.record(offer, {"action": "stopped", "reason": reason})
+            continue
         context = {
             "offer": offer,
             "as_of": str(as_of),

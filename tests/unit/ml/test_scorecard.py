@@ -169,3 +169,18 @@ def test_model_config_defaults_and_refusals(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(BadInputError, match="audience.budget must be 0 or more"):
         load_config(path)
+
+
+def test_a_weak_tree_is_stopped_unless_its_caller_lets_a_scorecard_compete():
+    from ml.train import TrainingStopped, weak_ranking
+
+    config = config_for({"age": "age", "spend": "spend", "noise": "noise"}, {"job": "job"})
+    rng = np.random.default_rng(11)
+    x_train, _ = planted_frame(6_000, seed=11)
+    x_hold, _ = planted_frame(6_000, seed=12)
+    y_train = (rng.random(6_000) < 0.05).astype(int)  # adoption that nothing predicts
+    y_hold = (rng.random(6_000) < 0.05).astype(int)
+    with pytest.raises(TrainingStopped, match="not clearly better than no model"):
+        train_model("noise", x_train, y_train, x_hold, y_hold, config)
+    tree = train_model("noise", x_train, y_train, x_hold, y_hold, config, stop_when_weak=False)
+    assert "not clearly better than no model" in weak_ranking(tree.holdout, config)

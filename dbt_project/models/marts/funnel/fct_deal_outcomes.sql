@@ -34,7 +34,10 @@ by_dimension as (
             as suspended_or_terminated_deals,
         sum(case when is_won then amount else 0 end) as won_amount,
         {{ percentile('case when is_won then days_open end', 0.5) }} as median_days_to_win,
-        avg(case when is_closed and status <> 'suspended' then days_open end)
+        -- averaged as decimals: a sum of doubles depends on the order of the rows, and
+        -- a rerun must give the same mart to the last digit
+        cast(avg(case when is_closed and status <> 'suspended'
+                      then cast(days_open as decimal(18, 6)) end) as {{ dbt.type_float() }})
             as avg_days_to_close
     from deals
     group by 1, 2, 3

@@ -27,7 +27,9 @@ closed_by_rep as (
         sum(case when status = 'lost' then 1 else 0 end) as lost,
         sum(case when status in ('suspended', 'terminated') then 1 else 0 end)
             as suspended_or_terminated,
-        avg(case when is_won then days_open end) as average_days_to_close
+        -- decimals: a sum of doubles depends on the row order (see fct_deal_outcomes)
+        cast(avg(case when is_won then cast(days_open as decimal(18, 6)) end)
+             as {{ dbt.type_float() }}) as average_days_to_close
     from opportunities
     where is_closed and owner_id is not null
     group by 1, 2

@@ -37,7 +37,7 @@ by_dimension as (
         -- averaged as decimals: a sum of doubles depends on the order of the rows, and
         -- a rerun must give the same mart to the last digit
         cast(avg(case when is_closed and status <> 'suspended'
-                      then cast(days_open as decimal(18, 6)) end) as {{ dbt.type_float() }})
+                      then cast(days_open as decimal(18, 6)) end) as double precision)
             as avg_days_to_close
     from deals
     group by 1, 2, 3

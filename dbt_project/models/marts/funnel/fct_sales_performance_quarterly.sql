@@ -29,7 +29,7 @@ closed_by_rep as (
             as suspended_or_terminated,
         -- decimals: a sum of doubles depends on the row order (see fct_deal_outcomes)
         cast(avg(case when is_won then cast(days_open as decimal(18, 6)) end)
-             as {{ dbt.type_float() }}) as average_days_to_close
+             as double precision) as average_days_to_close
     from opportunities
     where is_closed and owner_id is not null
     group by 1, 2

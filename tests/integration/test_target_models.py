@@ -48,8 +48,10 @@ def test_the_run_trains_gates_and_scores_through_airflow(demo):
     assert json.loads((demo["home"] / ".crm-demo").read_text())["customers"] == 20000
     assert "OFFER-PREM   promoted" in out and "OFFER-INS    promoted" in out
     assert "Scores as of" in out
-    # the campaign offers have too few adopters for a model better than none
-    assert out.count("stopped:") >= 1
+    # a campaign offer has too few adopters for a tree better than none (OFFER-CARD's top
+    # 10% adopts at 0.3x the base rate): the weak tree is stopped, or a scorecard that ranks
+    # clearly better at the top takes its place
+    assert "stopped:" in out or "the scorecard ranks clearly better than the tree" in out
 
 
 @pytest.mark.parametrize(

@@ -98,14 +98,18 @@ def calibration_error(table: pd.DataFrame) -> float:
     return float((weights * (table.predicted - table.observed).abs()).sum())
 
 
-def calibrate(model, x_holdout: pd.DataFrame, y_holdout, folds: int, seed: int) -> Calibration:
+def calibrate(
+    model, x_holdout: pd.DataFrame, y_holdout, folds: int, seed: int, uncalibrated=None
+) -> Calibration:
     """Calibrate a fitted model on the holdout, in place, and check it out of fold: a
     tree's node values (its training rates) become calibrated scores; a scorecard
     (`ml.scorecard`) keeps the regression and applies it to its points' probability. The
     summary compares the Brier score and the calibration error with those of the
-    uncalibrated scores, and the Brier score with the base rate's."""
+    uncalibrated scores, and the Brier score with the base rate's. `uncalibrated`: the
+    model's holdout scores, when the caller has them."""
     y = np.asarray(y_holdout, dtype=float)
-    uncalibrated = model.predict_proba(x_holdout)[:, 1]
+    if uncalibrated is None:
+        uncalibrated = model.predict_proba(x_holdout)[:, 1]
     oof = out_of_fold_scores(uncalibrated, y, folds, seed)
     regression = _isotonic(uncalibrated, y)
     if getattr(model, "kind", "tree") == "scorecard":

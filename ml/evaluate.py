@@ -4,6 +4,8 @@ pseudo-random order so the top k% of a leaf is a fair sample of it, not the firs
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -11,12 +13,25 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 TOP_SHARES = (0.05, 0.10, 0.20)
 
 
+@lru_cache(maxsize=4)
+def _tie_order(n: int, seed: int) -> np.ndarray:
+    """The fixed pseudo-random order of n rows that breaks ties (the same for every
+    ranking of n rows, so it is drawn and sorted once)."""
+    order = np.argsort(np.random.default_rng(seed).random(n), kind="stable")
+    order.flags.writeable = False
+    return order
+
+
 def ranking(scores: np.ndarray, seed: int = 0, then: np.ndarray | None = None) -> np.ndarray:
     """Row positions from the highest score down; ties by `then` (highest first) when
-    given, and the rest in a fixed pseudo-random order."""
-    tiebreak = np.random.default_rng(seed).random(len(scores))
-    keys = [tiebreak] if then is None else [tiebreak, -np.asarray(then, dtype=float)]
-    return np.lexsort((*keys, -np.asarray(scores, dtype=float)))
+    given, and the rest in a fixed pseudo-random order. (Rows are put in that order
+    first and then sorted stably, which is one sort instead of three.)"""
+    scores = np.asarray(scores, dtype=float)
+    tie = _tie_order(len(scores), seed)
+    if then is None:
+        return tie[np.argsort(-scores[tie], kind="stable")]
+    then = np.asarray(then, dtype=float)
+    return tie[np.lexsort((-then[tie], -scores[tie]))]
 
 
 def lift_and_capture(y: np.ndarray, scores: np.ndarray, share: float) -> tuple[float, float]:

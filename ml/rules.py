@@ -222,21 +222,25 @@ def extract_rules(
     y_train: np.ndarray,
     x_holdout: pd.DataFrame | None = None,
     y_holdout: np.ndarray | None = None,
+    leaves: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> list[Rule]:
-    """One rule per leaf, highest score first (ids R01, R02, ...)."""
+    """One rule per leaf, highest score first (ids R01, R02, ...). `leaves`: each training
+    and holdout row's leaf, when the caller has them (else the rows are encoded here)."""
     tree = pipeline.named_steps["tree"].tree_
     mapping = _encoded_columns(pipeline, numeric, categorical)
     whole = {
         c: bool(np.all(np.mod(x_train[c].dropna().to_numpy(dtype=float), 1) == 0)) for c in numeric
     }
     had_missing = {c: bool(x_train[c].isna().any()) for c in numeric}
-    encode = pipeline[:-1].transform
-    train_leaves = pipeline.named_steps["tree"].apply(encode(x_train))
+    if leaves is None:
+        encode, apply = pipeline[:-1].transform, pipeline.named_steps["tree"].apply
+        leaves = (
+            apply(encode(x_train)),
+            apply(encode(x_holdout)) if x_holdout is not None else None,
+        )
+    train_leaves, hold_leaves = leaves
     y_train = np.asarray(y_train, dtype=float)
     base = y_train.mean()
-    hold_leaves = (
-        pipeline.named_steps["tree"].apply(encode(x_holdout)) if x_holdout is not None else None
-    )
     y_hold = np.asarray(y_holdout, dtype=float) if hold_leaves is not None else None
     hold_base = float(y_hold.mean()) if y_hold is not None and len(y_hold) else 0.0
     rules = []

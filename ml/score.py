@@ -20,6 +20,7 @@ import pandas as pd
 
 from crm.tables import ensure_ml
 from ml.evaluate import ranking
+from ml.pipeline import encode_rows
 
 BAND_NAMES = (">=90%", "50-90%", "5-50%", "<5%")
 
@@ -28,7 +29,10 @@ def band(scores: np.ndarray, thresholds=(0.9, 0.5, 0.05)) -> np.ndarray:
     """Likelihood band names for thresholds (high, middle, low)."""
     high, mid, low = thresholds
     names = [f">={high:.0%}", f"{mid:.0%}-{high:.0%}", f"{low:.0%}-{mid:.0%}", f"<{low:.0%}"]
-    return np.select([scores >= high, scores >= mid, scores >= low], names[:3], names[3])
+    codes = np.select([scores >= high, scores >= mid, scores >= low], [0, 1, 2], 3)
+    if len(set(names)) < len(names):  # thresholds that round to the same name
+        return np.array(names, dtype=object)[codes]
+    return pd.Categorical.from_codes(codes, names)
 
 
 def deciles(scores: np.ndarray, then: np.ndarray | None = None) -> np.ndarray:
@@ -40,35 +44,33 @@ def deciles(scores: np.ndarray, then: np.ndarray | None = None) -> np.ndarray:
 
 
 def score_frame(
-    pipeline, model_dir: Path, frame: pd.DataFrame, id_column: str, thresholds=(0.9, 0.5, 0.05)
+    pipeline,
+    model_dir: Path,
+    frame: pd.DataFrame,
+    id_column: str,
+    thresholds=(0.9, 0.5, 0.05),
+    encoded: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per input row: id, score, band, decile, rule_id, rule (a tree's segment
-    rule; a scorecard's points and the bins that gave most of them), training_score."""
+    rule; a scorecard's points and the bins that gave most of them), training_score.
+    `encoded`: a tree's rows already encoded by its encoder (`encode_rows`); `frame` then
+    only needs `id_column`."""
     metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
+    if encoded is None:
+        _require_columns(metadata, frame)
     columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        from crm.errors import BadInputError
-
-        raise BadInputError(f"the input lacks the model's column(s): {', '.join(missing)}")
-    x = frame[columns]
-    scores = pipeline.predict_proba(x)[:, 1]
+    x = frame if encoded is not None else frame[columns]
     if getattr(pipeline, "kind", "tree") == "scorecard":
+        scores = pipeline.predict_proba(x)[:, 1]
         # a scorecard's "rule" is the customer's points and the bins that gave most of them
         rule_ids = np.array([f"{int(p)} points" for p in pipeline.points(x)], dtype=object)
         words = pipeline.reasons(x)
         training = pipeline.training_probability(x)
     else:
-        leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
-        rules = json.loads((Path(model_dir) / "rules.json").read_text())
-        by_leaf = {r["leaf"]: (r["rule_id"], r["words"], r["rate_train"]) for r in rules}
-        found = [by_leaf.get(int(leaf), ("", "", np.nan)) for leaf in leaves]
-        rule_ids = np.array([f[0] for f in found], dtype=object)
-        words = np.array([f[1] for f in found], dtype=object)
-        training = np.array([f[2] for f in found], dtype=float)
+        scores, rule_ids, words, training = _tree_scores(pipeline, model_dir, x, encoded)
     return pd.DataFrame(
         {
-            id_column: frame[id_column].to_numpy(),
+            id_column: frame[id_column].reset_index(drop=True),
             "score": scores,
             "band": band(scores, thresholds),
             "decile": deciles(scores, training),
@@ -78,6 +80,43 @@ def score_frame(
             "training_score": training,
         }
     )
+
+
+def _require_columns(metadata: dict, frame: pd.DataFrame) -> None:
+    columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        from crm.errors import BadInputError
+
+        raise BadInputError(f"the input lacks the model's column(s): {', '.join(missing)}")
+
+
+def _tree_scores(pipeline, model_dir: Path, x: pd.DataFrame, encoded=None):
+    """Score, rule id, rule words and training rate of each row, from its leaf: the rows
+    are encoded once, and the rules are looked up by leaf number in arrays (a list of a
+    million customers has a few dozen distinct rules: categorical columns keep them
+    small)."""
+    tree = pipeline.named_steps["tree"]
+    if encoded is None:
+        encoded = encode_rows(pipeline.named_steps["features"], x)
+    leaves = tree.apply(encoded)
+    scores = tree.tree_.value[leaves, 0, 1]
+    rules = json.loads((Path(model_dir) / "rules.json").read_text())
+    # position 0: a leaf without a rule (none, unless rules.json was edited)
+    slot = np.zeros(tree.tree_.node_count, dtype=int)
+    for i, rule in enumerate(rules, start=1):
+        slot[rule["leaf"]] = i
+    at = slot[leaves]
+    rule_ids = _categories_at(["", *(r["rule_id"] for r in rules)], at)
+    words = _categories_at(["", *(r["words"] for r in rules)], at)
+    training = np.array([np.nan, *(r["rate_train"] for r in rules)], dtype=float)[at]
+    return scores, rule_ids, words, training
+
+
+def _categories_at(values: list[str], at: np.ndarray) -> pd.Categorical:
+    """values[at] as a categorical: a few distinct texts, each stored once."""
+    names, codes = np.unique(np.array(values, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(codes[at], names)
 
 
 #: Sizes on the cost curve of a list (besides the cut): this many, evenly spaced.
@@ -170,16 +209,32 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         offer_ids = features.offers(con)
         adopted = {offer: features.adopters(con, offer, as_of) for offer in offer_ids}
     eligible_base = frame[~frame["is_opted_out"].astype(bool)]
+    # the offers' trees trained together share their encoder: its encoding of every
+    # eligible customer is made once, and each offer takes its rows
+    encodings: dict[str, np.ndarray] = {}
     for offer in offer_ids:
         champion = registry.champion_dir(offer)
         if champion is None:
             summary["offers"][offer] = {"status": "no champion"}
             continue
         pipeline, metadata = load_model(champion)
-        eligible = eligible_base[~eligible_base["customer_id"].isin(adopted[offer])]
-        scored = score_frame(pipeline, champion, eligible, "customer_id", config.bands)
-        scored.insert(1, "offer_id", offer)
-        scored["model_version"] = champion.name
+        keep = ~eligible_base["customer_id"].isin(adopted[offer]).to_numpy()
+        encoded = None
+        if getattr(pipeline, "kind", "tree") == "tree":
+            _require_columns(metadata, eligible_base)
+            encoder = pipeline.named_steps["features"]
+            key = _fingerprint(encoder)
+            if key not in encodings:
+                encodings[key] = encode_rows(encoder, eligible_base)
+            encoded = encodings[key][keep]
+            eligible = eligible_base.loc[keep, ["customer_id"]]
+        else:
+            eligible = eligible_base[keep]
+        scored = score_frame(
+            pipeline, champion, eligible, "customer_id", config.bands, encoded=encoded
+        )
+        scored.insert(1, "offer_id", _constant(offer, len(scored)))
+        scored["model_version"] = _constant(champion.name, len(scored))
         audience = select_audience(scored, config.audience, margins.get(offer), offer)
         curve = cost_curve(
             scored,
@@ -195,51 +250,65 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
             "status": "scored",
             "model_version": champion.name,
             "eligible": int(len(scored)),
-            "bands": scored["band"].value_counts().to_dict(),
+            "bands": {k: n for k, n in scored["band"].value_counts().items() if n},
             "audience": int(len(audience)),
             "selected_by": audience["selected_by"].iloc[0] if len(audience) else None,
             "expected_responders": float(audience["score"].sum()),
         }
-    scores = pd.concat(scored_frames, ignore_index=True) if scored_frames else pd.DataFrame()
-    audiences = pd.concat(audience_frames, ignore_index=True) if audience_frames else pd.DataFrame()
-    curves = pd.concat(curve_frames, ignore_index=True) if curve_frames else pd.DataFrame()
-    _write_scores(scores, audiences, curves, as_of, run_id, settings)
+    _write_scores(scored_frames, audience_frames, curve_frames, as_of, run_id, settings)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
 
 
+def _fingerprint(encoder) -> str:
+    """What makes two fitted tree encoders encode alike: their output columns, and the
+    categories each one-hot column keeps and groups."""
+    onehot = encoder.named_transformers_["cat"].named_steps.get("onehot")
+
+    def texts(arrays) -> list:
+        return [None if a is None else [str(v) for v in a] for a in arrays or []]
+
+    kept = texts(getattr(onehot, "categories_", None))
+    grouped = texts(getattr(onehot, "infrequent_categories_", None))
+    return repr((list(encoder.get_feature_names_out()), kept, grouped))
+
+
+def _constant(value: str, n: int) -> pd.Categorical:
+    """A column of one text: stored once, not n times."""
+    return pd.Categorical.from_codes(np.zeros(n, dtype=int), [value])
+
+
+#: What each table takes from the frames written to it (then the as-of date and run id).
+_COLUMNS = {
+    "ml.list_curves": "offer_id, list_size, expected_responders, cost, expected_return, is_cut",
+    "ml.customer_scores": "customer_id, offer_id, score, band, decile, rule_id, rule, "
+    "model_version",
+    "ml.offer_audiences": "customer_id, offer_id, score, band, decile, rule_id, rule, "
+    "model_version, list_rank, expected_value, selected_by",
+}
+
+
 def _write_scores(scores, audiences, curves, as_of, run_id, settings) -> None:
+    """Replace the as-of date's rows of the three tables with the offers' frames (lists,
+    one frame per offer), in one transaction."""
     from crm.warehouse import session
 
     with session(settings=settings) as con:
         ensure_ml(con)
         con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM ml.customer_scores WHERE as_of_date = ?", [as_of])
-        con.execute("DELETE FROM ml.offer_audiences WHERE as_of_date = ?", [as_of])
-        con.execute("DELETE FROM ml.list_curves WHERE as_of_date = ?", [as_of])
-        if len(curves):
-            con.register("new_curves", curves)
-            con.execute(
-                "INSERT INTO ml.list_curves SELECT offer_id, list_size, expected_responders, "
-                "cost, expected_return, is_cut, ?, ? FROM new_curves",
-                [as_of, run_id],
-            )
-            con.unregister("new_curves")
-        if len(scores):
-            con.register("new_scores", scores)
-            con.execute(
-                "INSERT INTO ml.customer_scores SELECT customer_id, offer_id, score, band, "
-                "decile, rule_id, rule, model_version, ?, ? FROM new_scores",
-                [as_of, run_id],
-            )
-            con.unregister("new_scores")
-        if len(audiences):
-            con.register("new_audiences", audiences)
-            con.execute(
-                "INSERT INTO ml.offer_audiences SELECT customer_id, offer_id, score, band, "
-                "decile, rule_id, rule, model_version, list_rank, expected_value, selected_by, "
-                "?, ? FROM new_audiences",
-                [as_of, run_id],
-            )
-            con.unregister("new_audiences")
+        for table, frames in (
+            ("ml.list_curves", curves),
+            ("ml.customer_scores", scores),
+            ("ml.offer_audiences", audiences),
+        ):
+            con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [as_of])
+            for frame in frames:
+                if not len(frame):
+                    continue
+                con.register("new_rows", frame)
+                con.execute(
+                    f"INSERT INTO {table} SELECT {_COLUMNS[table]}, ?, ? FROM new_rows",
+                    [as_of, run_id],
+                )
+                con.unregister("new_rows")
         con.execute("COMMIT")

@@ -210,24 +210,28 @@ class Scorecard:
         """Per row, its points and the bins that gave most of them, in words:
         "85 points: occupation = sales +40, age 20-30 +25, ...". What a customer's score
         rests on, as a rule is for a tree."""
-        per_feature = self.bin_points(x)
-        words = {
-            column: np.array([b.words for b in bins], dtype=object)[
-                self._bin_index(column, x[column])
-            ]
-            for column, bins in self.bins.items()
-        }
         columns = list(self.bins)
-        values = per_feature.to_numpy()
+        index = np.column_stack([self._bin_index(c, x[c]) for c in columns])
+        # customers with the same bins get the same words: each combination is written
+        # once (a million customers fall in far fewer combinations)
+        combos, inverse = np.unique(index, axis=0, return_inverse=True)
+        values = np.column_stack(
+            [
+                np.array([b.points for b in self.bins[c]])[combos[:, j]]
+                for j, c in enumerate(columns)
+            ]
+        )
         order = np.argsort(-values, axis=1, kind="stable")[:, :top]
         totals = values.sum(axis=1)
         out = []
-        for i in range(len(values)):
+        for i in range(len(combos)):
             parts = [
-                f"{words[columns[j]][i]} +{values[i, j]}" for j in order[i] if values[i, j] > 0
+                f"{self.bins[columns[j]][combos[i, j]].words} +{values[i, j]}"
+                for j in order[i]
+                if values[i, j] > 0
             ]
             out.append(f"{int(totals[i])} points" + (": " + ", ".join(parts) if parts else ""))
-        return np.array(out, dtype=object)
+        return np.array(out, dtype=object)[inverse.reshape(-1)]
 
     def table(self) -> list[dict]:
         """The scorecard as rows a marketer reads: feature, bin, points, training customers

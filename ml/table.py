@@ -163,6 +163,9 @@ def score_table(model_dir: Path, input_path: Path, out: Path, id_column: str | N
     scored = score_frame(pipeline, Path(model_dir), frame, id_column).drop(
         columns=["training_score"]
     )
+    # plain text in the file, as a reader of any CSV or Parquet expects
+    for column in ("band", "rule_id", "rule"):
+        scored[column] = scored[column].astype(str)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() in (".parquet", ".pq"):

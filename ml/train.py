@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
 
 from ml.calibration import calibrate
 from ml.config import ModelConfig
 from ml.evaluate import gains_table, metrics, top_share_comparison
-from ml.pipeline import logistic_pipeline, tree_pipeline
+from ml.pipeline import encode_rows, encoded_logistic_pipeline, tree_features
 from ml.rules import Rule, extract_rules
 from ml.scorecard import Scorecard
 
@@ -85,8 +88,7 @@ def check_guards(x: pd.DataFrame, y: np.ndarray, config: ModelConfig, split: str
             f"the {split} split has {negatives} negatives; at least "
             f"{config.min_negatives} are needed"
         )
-    varying = [c for c in x.columns if x[c].nunique(dropna=False) > 1]
-    if not varying:
+    if not any(x[c].nunique(dropna=False) > 1 for c in x.columns):
         raise TrainingStopped(f"every feature of the {split} split is constant")
 
 
@@ -119,30 +121,58 @@ def tuning_sample(y: np.ndarray, max_negatives: int, seed: int) -> tuple[np.ndar
     return rows, weights
 
 
-def tune(x: pd.DataFrame, y: np.ndarray, numeric, categorical, config: ModelConfig):
-    """Cross-validate the grid on the tuning sample; return the chosen params and the table."""
+@dataclass
+class Encoded:
+    """The tree's inputs as arrays, encoded once by a fitted encoder (the pipeline's first
+    step): numeric columns as they are, categories one-hot. Tuning, the refit, holdout
+    scoring, calibration and rules all read these. The encoder learns no label, so
+    `train_offers` fits it once on every customer of the training date and every offer
+    uses it (its categories, and which rare ones are grouped when a column has more than
+    MAX_CATEGORIES, are the date's, not one offer's), and cross-validation folds share it."""
+
+    encoder: ColumnTransformer
+    train: np.ndarray
+    holdout: np.ndarray
+
+    def rows(self, train_rows: np.ndarray, holdout_rows: np.ndarray) -> Encoded:
+        """The same encoding for a subset of the rows (one offer's eligible customers)."""
+        return Encoded(self.encoder, self.train[train_rows], self.holdout[holdout_rows])
+
+
+def encode(
+    x_train: pd.DataFrame, x_holdout: pd.DataFrame, numeric: list[str], categorical: list[str]
+) -> Encoded:
+    """Fit the tree's encoder on the training features and encode both splits as float32,
+    the type scikit-learn's trees work in (so no fit copies them again)."""
+    encoder = tree_features(numeric, categorical).fit(x_train[numeric + categorical])
+    return Encoded(encoder, encode_rows(encoder, x_train), encode_rows(encoder, x_holdout))
+
+
+def tune(x: np.ndarray, y: np.ndarray, config: ModelConfig, jobs: int = 2):
+    """Cross-validate the grid on the tuning sample of the encoded training rows (`jobs`
+    fits at a time); return the chosen params and the table."""
     rows, weights = tuning_sample(y, config.tuning_max_negatives, config.random_state)
-    xs, ys = x.iloc[rows], np.asarray(y)[rows]
+    xs, ys = x[rows], np.asarray(y)[rows]
     folds = min(config.cv_folds, int(ys.sum()), int(len(ys) - ys.sum()))
     grid = {
-        "tree__max_depth": list(config.max_depth),
-        "tree__min_weight_fraction_leaf": config.leaf_share_grid(len(x)),
+        "max_depth": list(config.max_depth),
+        "min_weight_fraction_leaf": config.leaf_share_grid(len(x)),
     }
     search = GridSearchCV(
-        tree_pipeline(numeric, categorical, config.random_state),
+        DecisionTreeClassifier(random_state=config.random_state),
         grid,
         scoring=config.scoring,
         cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=config.random_state),
         refit=False,
-        n_jobs=2,
+        n_jobs=jobs,
         error_score="raise",
     )
-    search.fit(xs, ys, tree__sample_weight=weights)
+    search.fit(xs, ys, sample_weight=weights)
     results = pd.DataFrame(search.cv_results_)
     table = [
         {
-            "max_depth": int(r["param_tree__max_depth"]),
-            "min_weight_fraction_leaf": float(r["param_tree__min_weight_fraction_leaf"]),
+            "max_depth": int(r["param_max_depth"]),
+            "min_weight_fraction_leaf": float(r["param_min_weight_fraction_leaf"]),
             "score": float(r["mean_test_score"]),
             "score_sd": float(r["std_test_score"]),
         }
@@ -182,10 +212,16 @@ def train_model(
     y_holdout: np.ndarray,
     config: ModelConfig,
     stop_when_weak: bool = True,
+    encoded: Encoded | None = None,
+    cv_jobs: int = 2,
 ) -> TrainedModel:
     """The tree for one split. A tree whose top 10% is no better than no model stops
     training (TrainingStopped), unless `stop_when_weak` is False: then the caller, who
-    lets a scorecard compete, applies `weak_ranking` to whichever model it chooses."""
+    lets a scorecard compete, applies `weak_ranking` to whichever model it chooses.
+
+    `encoded`: these rows already encoded (`encode`), when the caller trains several
+    offers on the same features; otherwise they are encoded here. `cv_jobs`: fits at a
+    time in cross-validation (1 when offers already train side by side)."""
     numeric = [c for c in config.numeric if c in x_train.columns]
     categorical = [c for c in config.categorical if c in x_train.columns]
     x_train, x_holdout = x_train[numeric + categorical], x_holdout[numeric + categorical]
@@ -195,17 +231,23 @@ def train_model(
     seconds = {}
 
     started = time.perf_counter()
-    params, cv, sample = tune(x_train, y_train, numeric, categorical, config)
+    if encoded is None:
+        encoded = encode(x_train, x_holdout, numeric, categorical)
+    seconds["encoding"] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
+    params, cv, sample = tune(encoded.train, y_train, config, cv_jobs)
     seconds["tuning"] = round(time.perf_counter() - started, 2)
 
     started = time.perf_counter()
-    pipeline = tree_pipeline(numeric, categorical, config.random_state, **params)
-    pipeline.fit(x_train, y_train)
+    tree = DecisionTreeClassifier(random_state=config.random_state, **params)
+    tree.fit(encoded.train, y_train)
+    pipeline = Pipeline([("features", encoded.encoder), ("tree", tree)])
     seconds["refit"] = round(time.perf_counter() - started, 2)
 
     # the ranking is judged by the tree's own training rates: the calibrated scores keep
     # their order and were fitted on this holdout
-    scores = pipeline.predict_proba(x_holdout)[:, 1]
+    scores = tree.predict_proba(encoded.holdout)[:, 1]
     holdout = metrics(y_holdout, scores)
     holdout["top_decile_z"] = top_decile_z(holdout)
     weak = weak_ranking(holdout, config)
@@ -214,7 +256,12 @@ def train_model(
 
     started = time.perf_counter()
     calibration = calibrate(
-        pipeline, x_holdout, y_holdout, config.calibration_folds, config.random_state
+        pipeline,
+        x_holdout,
+        y_holdout,
+        config.calibration_folds,
+        config.random_state,
+        uncalibrated=scores,
     )
     holdout["brier"] = calibration.summary["brier"]
     holdout["calibration_error"] = calibration.summary["calibration_error"]
@@ -222,20 +269,29 @@ def train_model(
 
     started = time.perf_counter()
     rows, weights = tuning_sample(y_train, config.tuning_max_negatives, config.random_state)
-    logistic = logistic_pipeline(numeric, categorical, config.random_state)
-    logistic.fit(x_train.iloc[rows], y_train[rows], logistic__sample_weight=weights)
+    logistic = encoded_logistic_pipeline(len(numeric), config.random_state)
+    logistic.fit(encoded.train[rows], y_train[rows], logistic__sample_weight=weights)
+    logistic_scores = logistic.predict_proba(encoded.holdout)[:, 1]
     baselines = {
-        "logistic_regression": metrics(y_holdout, logistic.predict_proba(x_holdout)[:, 1]),
+        "logistic_regression": metrics(y_holdout, logistic_scores),
         "base_rate": metrics(y_holdout, np.full(len(y_holdout), y_train.mean())),
     }
     seconds["baselines"] = round(time.perf_counter() - started, 2)
-    ranking = compare_rankings(
-        y_holdout, scores, logistic.predict_proba(x_holdout)[:, 1], "logistic_regression"
-    )
+    ranking = compare_rankings(y_holdout, scores, logistic_scores, "logistic_regression")
 
+    started = time.perf_counter()
     rules = extract_rules(
-        pipeline, numeric, categorical, config.labels, x_train, y_train, x_holdout, y_holdout
+        pipeline,
+        numeric,
+        categorical,
+        config.labels,
+        x_train,
+        y_train,
+        x_holdout,
+        y_holdout,
+        leaves=(tree.apply(encoded.train), tree.apply(encoded.holdout)),
     )
+    seconds["rules"] = round(time.perf_counter() - started, 2)
     return TrainedModel(
         name=name,
         pipeline=pipeline,

@@ -6,6 +6,12 @@ registry, the warehouse and the settings are touched here.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
 from crm.settings import get_settings
 from crm.warehouse import session
 from ml import features
@@ -13,8 +19,11 @@ from ml.config import load_config
 from ml.evaluate import metrics
 from ml.registry import Registry, gate, load_model, save_model, training_rate_scores
 from ml.train import (
+    Encoded,
+    TrainedModel,
     TrainingStopped,
     choose_challenger,
+    encode,
     train_model,
     train_scorecard,
     weak_ranking,
@@ -72,16 +81,23 @@ def train_offers(
                 )
                 for offer in offer_ids
             }
-    for offer in offer_ids:
-        outcome: dict = {"champion_before": registry.champion(offer)}
-        summary["offers"][offer] = outcome
-        if problem:
-            outcome.update(status="stopped", reason=f"data quality: {problem}")
-            registry.record(offer, {"action": "stopped", "reason": outcome["reason"]})
-            continue
+    encoded = None if problem else _encode_once(train_features, holdout_features, config)
+
+    def split(offer: str):
+        """The offer's eligible customers on both dates, with their labels."""
         train = features.with_labels(train_features, offer_labels[offer][0])
         holdout = features.with_labels(holdout_features, offer_labels[offer][1])
-        y_train, y_holdout = train.adopted.to_numpy(), holdout.adopted.to_numpy()
+        return train, holdout, train.adopted.to_numpy(), holdout.adopted.to_numpy()
+
+    def challengers(offer: str) -> _Challengers:
+        """Train the offer's tree and scorecard: models only, no registry, so offers can
+        train side by side."""
+        train, holdout, y_train, y_holdout = split(offer)
+        rows = None
+        if encoded is not None:
+            rows = encoded.rows(
+                _positions(train_features, train), _positions(holdout_features, holdout)
+            )
         try:
             # a weak tree still competes: a scorecard may rank where it cannot
             tree = train_model(
@@ -92,17 +108,49 @@ def train_offers(
                 y_holdout,
                 config,
                 stop_when_weak=not config.scorecard_compete,
+                encoded=rows,
+                cv_jobs=1 if len(offer_ids) > 1 else PARALLEL_OFFERS,
             )
         except TrainingStopped as exc:
-            outcome.update(status="stopped", reason=str(exc))
-            registry.record(offer, {"action": "stopped", "reason": str(exc)})
-            continue
-        card = None
+            return _Challengers(stopped=str(exc))
+        except Exception as exc:  # noqa: BLE001 - raised after the other offers are recorded
+            return _Challengers(error=exc)
+        found = _Challengers(tree=tree)
         if config.scorecard_compete:
             try:
-                card = train_scorecard(offer, train, y_train, holdout, y_holdout, config, tree)
+                found.card = train_scorecard(
+                    offer, train, y_train, holdout, y_holdout, config, tree
+                )
             except Exception as exc:  # noqa: BLE001 - the tree competes alone, and it is said
-                outcome["scorecard_failed"] = f"{type(exc).__name__}: {exc}"
+                found.scorecard_failed = f"{type(exc).__name__}: {exc}"
+        return found
+
+    trained: dict[str, _Challengers] = {}
+    if not problem:
+        # each offer's models on its own thread (tree building runs outside the GIL); the
+        # decisions below stay in offer order
+        with ThreadPoolExecutor(max_workers=PARALLEL_OFFERS) as pool:
+            trained = dict(zip(offer_ids, pool.map(challengers, offer_ids), strict=True))
+    failures: list[Exception] = []
+    for offer in offer_ids:
+        outcome: dict = {"champion_before": registry.champion(offer)}
+        summary["offers"][offer] = outcome
+        if problem:
+            outcome.update(status="stopped", reason=f"data quality: {problem}")
+            registry.record(offer, {"action": "stopped", "reason": outcome["reason"]})
+            continue
+        found = trained[offer]
+        if found.error is not None:
+            outcome.update(status="failed", reason=f"{type(found.error).__name__}: {found.error}")
+            failures.append(found.error)
+            continue
+        if found.stopped is not None:
+            outcome.update(status="stopped", reason=found.stopped)
+            registry.record(offer, {"action": "stopped", "reason": found.stopped})
+            continue
+        if found.scorecard_failed:
+            outcome["scorecard_failed"] = found.scorecard_failed
+        tree, card = found.tree, found.card
         model, choice = choose_challenger(tree, card)
         weak = weak_ranking(model.holdout, config)
         if weak:
@@ -133,6 +181,7 @@ def train_offers(
             try:
                 old, old_meta = load_model(champion_dir)
                 columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
+                _, holdout, _, y_holdout = split(offer)
                 # the champion's ranking as training made it, like the challenger's: its
                 # calibrated scores were fitted on an earlier holdout whose outcomes
                 # overlap this one's
@@ -173,7 +222,45 @@ def train_offers(
             seconds={**tree.seconds, **(card.seconds if card else {})},
         )
     write_training_results(registry, summary, settings)
+    if failures:
+        # the other offers' outcomes are recorded; the run still fails, with the first error
+        raise failures[0]
     return summary
+
+
+#: Offers trained side by side (the machine's two cores; each trains on one).
+PARALLEL_OFFERS = 2
+
+
+@dataclass
+class _Challengers:
+    """What training one offer gave: its tree and scorecard, or why it stopped."""
+
+    tree: TrainedModel | None = None
+    card: TrainedModel | None = None
+    stopped: str | None = None
+    scorecard_failed: str | None = None
+    #: An unexpected error training the offer (raised once every other offer is recorded).
+    error: Exception | None = None
+
+
+def _encode_once(train_features, holdout_features, config) -> Encoded | None:
+    """Both dates' features encoded for the tree once, for every offer (None when a date
+    has no customers: training then stops on its guards)."""
+    if train_features.empty or holdout_features.empty:
+        return None
+    columns = set(train_features.columns)
+    return encode(
+        train_features,
+        holdout_features,
+        [c for c in config.numeric if c in columns],
+        [c for c in config.categorical if c in columns],
+    )
+
+
+def _positions(everyone, eligible) -> np.ndarray:
+    """Where each of an offer's eligible customers sits in its date's feature frame."""
+    return pd.Index(everyone["customer_id"]).get_indexer(eligible["customer_id"])
 
 
 def _ranking_note(tree) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from ml.train import TrainingStopped, train_model
@@ -165,3 +166,34 @@ def test_the_minimum_support_raises_the_leaf_grid_to_a_count_or_a_share():
     assert config.leaf_share_grid(1_000_000) == [0.001, 0.003, 0.01]
     # 2,000 rows: every value of the grid is below 30 customers, one value is left
     assert config.leaf_share_grid(2_000) == [0.015]
+
+
+def test_features_encoded_once_for_every_offer_train_the_same_tree(trained):
+    """`train_offers` encodes a date's features once and gives each offer its eligible rows:
+    the tree, its rules and its holdout figures are those of encoding the offer's rows
+    alone."""
+    from dataclasses import replace
+
+    from ml.config import load_config
+    from ml.train import encode
+
+    model, x_train, x_hold = trained
+    config = replace(
+        load_config().with_features(
+            {"age": "age", "spend": "monthly spend", "noise": "noise"}, {"job": "occupation"}
+        ),
+        tuning_max_negatives=5_000,
+    )
+    # everyone on both dates: the offer's customers and as many others (another offer's)
+    others_train, _ = planted_frame(20_000, seed=11)
+    others_hold, _ = planted_frame(10_000, seed=12)
+    everyone_train = pd.concat([others_train, x_train], ignore_index=True)
+    everyone_hold = pd.concat([x_hold, others_hold], ignore_index=True)
+    shared = encode(everyone_train, everyone_hold, model.numeric, model.categorical)
+    eligible = shared.rows(np.arange(20_000, 40_000), np.arange(10_000))
+    y_train, y_hold = planted_frame(20_000, seed=1)[1], planted_frame(10_000, seed=2)[1]
+    again = train_model("demo", x_train, y_train, x_hold, y_hold, config, encoded=eligible)
+    assert again.params == model.params
+    assert [r.words for r in again.rules] == [r.words for r in model.rules]
+    assert [r.support_holdout for r in again.rules] == [r.support_holdout for r in model.rules]
+    assert again.holdout["lift_at_10"] == pytest.approx(model.holdout["lift_at_10"])

@@ -56,10 +56,7 @@ def score_frame(
     `encoded`: a tree's rows already encoded by its encoder (`encode_rows`); `frame` then
     only needs `id_column`."""
     metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
-    if encoded is None:
-        _require_columns(metadata, frame)
-    columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
-    x = frame if encoded is not None else frame[columns]
+    x = frame if encoded is not None else frame[_model_columns(metadata, frame)]
     if getattr(pipeline, "kind", "tree") == "scorecard":
         scores = pipeline.predict_proba(x)[:, 1]
         # a scorecard's "rule" is the customer's points and the bins that gave most of them
@@ -82,13 +79,15 @@ def score_frame(
     )
 
 
-def _require_columns(metadata: dict, frame: pd.DataFrame) -> None:
+def _model_columns(metadata: dict, frame: pd.DataFrame) -> list[str]:
+    """The model's feature columns, all of which `frame` must have (else a clear error)."""
     columns = metadata["features"]["numeric"] + metadata["features"]["categorical"]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         from crm.errors import BadInputError
 
         raise BadInputError(f"the input lacks the model's column(s): {', '.join(missing)}")
+    return columns
 
 
 def _tree_scores(pipeline, model_dir: Path, x: pd.DataFrame, encoded=None):
@@ -221,7 +220,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         keep = ~eligible_base["customer_id"].isin(adopted[offer]).to_numpy()
         encoded = None
         if getattr(pipeline, "kind", "tree") == "tree":
-            _require_columns(metadata, eligible_base)
+            _model_columns(metadata, eligible_base)
             encoder = pipeline.named_steps["features"]
             key = _fingerprint(encoder)
             if key not in encodings:

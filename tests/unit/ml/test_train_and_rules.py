@@ -12,18 +12,23 @@ from ml.train import TrainingStopped, train_model
 from tests.unit.ml.conftest import planted_frame
 
 
-@pytest.fixture(scope="module")
-def trained():
+def planted_config():
+    """The model settings for `planted_frame`'s columns, tuned on a small sample."""
     from dataclasses import replace
 
     from ml.config import load_config
 
-    config = replace(
+    return replace(
         load_config().with_features(
             {"age": "age", "spend": "monthly spend", "noise": "noise"}, {"job": "occupation"}
         ),
         tuning_max_negatives=5_000,
     )
+
+
+@pytest.fixture(scope="module")
+def trained():
+    config = planted_config()
     x_train, y_train = planted_frame(20_000, seed=1)
     x_hold, y_hold = planted_frame(10_000, seed=2)
     return train_model("demo", x_train, y_train, x_hold, y_hold, config), x_train, x_hold
@@ -172,18 +177,10 @@ def test_features_encoded_once_for_every_offer_train_the_same_tree(trained):
     """`train_offers` encodes a date's features once and gives each offer its eligible rows:
     the tree, its rules and its holdout figures are those of encoding the offer's rows
     alone."""
-    from dataclasses import replace
-
-    from ml.config import load_config
     from ml.train import encode
 
     model, x_train, x_hold = trained
-    config = replace(
-        load_config().with_features(
-            {"age": "age", "spend": "monthly spend", "noise": "noise"}, {"job": "occupation"}
-        ),
-        tuning_max_negatives=5_000,
-    )
+    config = planted_config()
     # everyone on both dates: the offer's customers and as many others (another offer's)
     others_train, _ = planted_frame(20_000, seed=11)
     others_hold, _ = planted_frame(10_000, seed=12)

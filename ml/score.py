@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crm.tables import ensure_ml
 from ml.evaluate import ranking
@@ -55,16 +56,20 @@ def score_frame(
     rule; a scorecard's points and the bins that gave most of them), training_score.
     `encoded`: a tree's rows already encoded by its encoder (`encode_rows`); `frame` then
     only needs `id_column`."""
-    metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
-    x = frame if encoded is not None else frame[_model_columns(metadata, frame)]
+    if encoded is None:
+        _model_columns(json.loads((Path(model_dir) / "metadata.json").read_text()), frame)
     if getattr(pipeline, "kind", "tree") == "scorecard":
-        scores = pipeline.predict_proba(x)[:, 1]
+        # each row is binned once; points, probabilities and reasons are read from its bins
+        bins = pipeline.bin_matrix(frame)
+        points = pipeline.points(frame, bins)
+        training = pipeline.training_probability(frame, bins)
+        scores = pipeline.calibrated(training)
         # a scorecard's "rule" is the customer's points and the bins that gave most of them
-        rule_ids = np.array([f"{int(p)} points" for p in pipeline.points(x)], dtype=object)
-        words = pipeline.reasons(x)
-        training = pipeline.training_probability(x)
+        distinct, at = np.unique(points, return_inverse=True)
+        rule_ids = pd.Categorical.from_codes(at, [f"{int(p)} points" for p in distinct])
+        words = pipeline.reasons(frame, bins=bins)
     else:
-        scores, rule_ids, words, training = _tree_scores(pipeline, model_dir, x, encoded)
+        scores, rule_ids, words, training = _tree_scores(pipeline, model_dir, frame, encoded)
     return pd.DataFrame(
         {
             id_column: frame[id_column].reset_index(drop=True),
@@ -132,21 +137,18 @@ def select_audience(
     which of them cut it."""
     # calibration can pool leaves the tree ranked apart: the tree's order breaks the tie
     then = scored["training_score"].to_numpy() if "training_score" in scored else None
-    ranked = scored.iloc[ranking(scored["score"].to_numpy(), then=then)].copy()
-    ranked["list_rank"] = np.arange(1, len(ranked) + 1)
+    order = ranking(scored["score"].to_numpy(), then=then)
+    ranked_scores = scored["score"].to_numpy(dtype=float)[order]
     contact_cost = float(settings.get("contact_cost", 0))
-    ranked["expected_value"] = (
-        ranked["score"] * margin - contact_cost if margin is not None else np.nan
-    )
     method = settings.get("selection", "top_n")
     if method == "expected_value" and margin is not None:
         # ranked by score, so expected value falls along the list: its positive prefix
-        size = int((ranked["expected_value"] > 0).sum())
+        size = int((ranked_scores * margin - contact_cost > 0).sum())
     elif method == "threshold":
-        size = int((ranked["score"] >= float(settings.get("threshold", 0.5))).sum())
+        size = int((ranked_scores >= float(settings.get("threshold", 0.5))).sum())
     else:
         method = "top_n"
-        size = min(len(ranked), int(settings.get("top_n", 1000)))
+        size = min(len(scored), int(settings.get("top_n", 1000)))
     limits = {method: size}
     budget = (settings.get("budgets") or {}).get(offer, settings.get("budget"))
     if budget is not None and contact_cost > 0:
@@ -154,7 +156,12 @@ def select_audience(
     if settings.get("max_size") is not None:
         limits["max_size"] = int(settings["max_size"])
     cut_by = min(limits, key=lambda k: (limits[k], k != method))
-    chosen = ranked.head(limits[cut_by]).copy()
+    # only the chosen head of the list is taken out of the scored rows
+    chosen = scored.iloc[order[: limits[cut_by]]].copy()
+    chosen["list_rank"] = np.arange(1, len(chosen) + 1)
+    chosen["expected_value"] = (
+        chosen["score"] * margin - contact_cost if margin is not None else np.nan
+    )
     chosen["selected_by"] = method if cut_by == method else f"{method}, cut by {cut_by}"
     return chosen
 
@@ -207,7 +214,9 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         )
         offer_ids = features.offers(con)
         adopted = {offer: features.adopters(con, offer, as_of) for offer in offer_ids}
-    eligible_base = frame[~frame["is_opted_out"].astype(bool)]
+    eligible_base = frame[~frame["is_opted_out"].astype(bool)].reset_index(drop=True)
+    # where each customer sits, found once: an offer's adopters are then marked by position
+    position = pd.Index(eligible_base["customer_id"])
     # the offers' trees trained together share their encoder: its encoding of every
     # eligible customer is made once, and each offer takes its rows
     encodings: dict[str, np.ndarray] = {}
@@ -217,10 +226,12 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
             summary["offers"][offer] = {"status": "no champion"}
             continue
         pipeline, metadata = load_model(champion)
-        keep = ~eligible_base["customer_id"].isin(adopted[offer]).to_numpy()
+        keep = np.ones(len(eligible_base), dtype=bool)
+        found = position.get_indexer(list(adopted[offer]))
+        keep[found[found >= 0]] = False
         encoded = None
+        columns = _model_columns(metadata, eligible_base)
         if getattr(pipeline, "kind", "tree") == "tree":
-            _model_columns(metadata, eligible_base)
             encoder = pipeline.named_steps["features"]
             key = _fingerprint(encoder)
             if key not in encodings:
@@ -228,7 +239,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
             encoded = encodings[key][keep]
             eligible = eligible_base.loc[keep, ["customer_id"]]
         else:
-            eligible = eligible_base[keep]
+            eligible = eligible_base.loc[keep, ["customer_id", *columns]]
         scored = score_frame(
             pipeline, champion, eligible, "customer_id", config.bands, encoded=encoded
         )
@@ -304,7 +315,8 @@ def _write_scores(scores, audiences, curves, as_of, run_id, settings) -> None:
             for frame in frames:
                 if not len(frame):
                     continue
-                con.register("new_rows", frame)
+                # as Arrow: texts stored once per category go in as DuckDB reads them best
+                con.register("new_rows", pa.Table.from_pandas(frame, preserve_index=False))
                 con.execute(
                     f"INSERT INTO {table} SELECT {_COLUMNS[table]}, ?, ? FROM new_rows",
                     [as_of, run_id],

@@ -127,10 +127,12 @@ class Scorecard:
             index = np.searchsorted(edges, x, side="left")
             return np.where(np.isnan(x), missing_bin, index)
         lookup = {b.values[0]: i for i, b in enumerate(bins[:-2])}
-        # values as the bins were built from them: text (a boolean or a number category too)
-        index = values.map(lambda v: v if v is None else str(v)).map(lookup)
-        index = index.fillna(len(bins) - 2)  # the bin of other values
-        return np.where(values.isna(), missing_bin, index.to_numpy(dtype=float)).astype(int)
+        # each distinct value is looked up once, as text as the bins were built from it
+        # (a boolean or a number category too); rare and unseen values go to "other"
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        other_bin = len(bins) - 2
+        found = np.array([lookup.get(str(v), other_bin) for v in distinct], dtype=int)
+        return np.where(codes < 0, missing_bin, found[np.maximum(codes, 0)] if len(found) else 0)
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -184,43 +186,63 @@ class Scorecard:
     def features(self) -> list[str]:
         return list(self.bins)
 
+    def bin_matrix(self, x: pd.DataFrame) -> np.ndarray:
+        """Each row's bin of each kept feature (rows x features, in `features` order): what
+        points, probabilities and reasons are read from, so scoring bins each row once."""
+        columns = list(self.bins)
+        if not columns:
+            return np.zeros((len(x), 0), dtype=int)
+        return np.column_stack([self._bin_index(c, x[c]) for c in columns])
+
+    def _bin_points(self, bins: np.ndarray) -> np.ndarray:
+        """The points of each cell of a `bin_matrix`."""
+        points = np.zeros(bins.shape, dtype=int)
+        for j, column in enumerate(self.bins):
+            points[:, j] = np.array([b.points for b in self.bins[column]])[bins[:, j]]
+        return points
+
     def bin_points(self, x: pd.DataFrame) -> pd.DataFrame:
         """Each row's points from each kept feature (one column per feature)."""
         return pd.DataFrame(
-            {
-                column: np.array([b.points for b in bins])[self._bin_index(column, x[column])]
-                for column, bins in self.bins.items()
-            },
-            index=x.index,
+            self._bin_points(self.bin_matrix(x)), columns=list(self.bins), index=x.index
         )
 
-    def points(self, x: pd.DataFrame) -> np.ndarray:
-        return self.bin_points(x).sum(axis=1).to_numpy(dtype=float)
+    def points(self, x: pd.DataFrame, bins: np.ndarray | None = None) -> np.ndarray:
+        """Each row's total points (`bins`: its `bin_matrix`, when already made)."""
+        bins = self.bin_matrix(x) if bins is None else bins
+        return self._bin_points(bins).sum(axis=1).astype(float)
 
-    def training_probability(self, x: pd.DataFrame) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * self.points(x))))
+    def training_probability(self, x: pd.DataFrame, bins: np.ndarray | None = None) -> np.ndarray:
+        points = self.points(x, bins)
+        return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * points)))
+
+    def calibrated(self, training: np.ndarray) -> np.ndarray:
+        """The calibrated probability of training probabilities."""
+        return training if self.calibrator is None else self.calibrator.predict(training)
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        p = self.training_probability(x)
-        if self.calibrator is not None:
-            p = self.calibrator.predict(p)
+        p = self.calibrated(self.training_probability(x))
         return np.column_stack([1 - p, p])
 
-    def reasons(self, x: pd.DataFrame, top: int = 3) -> np.ndarray:
+    def reasons(
+        self, x: pd.DataFrame, top: int = 3, bins: np.ndarray | None = None
+    ) -> pd.Categorical:
         """Per row, its points and the bins that gave most of them, in words:
         "85 points: occupation = sales +40, age 20-30 +25, ...". What a customer's score
         rests on, as a rule is for a tree."""
         columns = list(self.bins)
-        index = np.column_stack([self._bin_index(c, x[c]) for c in columns])
+        bins = self.bin_matrix(x) if bins is None else bins
         # customers with the same bins get the same words: each combination is written
-        # once (a million customers fall in far fewer combinations)
-        combos, inverse = np.unique(index, axis=0, return_inverse=True)
-        values = np.column_stack(
-            [
-                np.array([b.points for b in self.bins[c]])[combos[:, j]]
-                for j, c in enumerate(columns)
-            ]
-        )
+        # once (a million customers fall in a few thousand), found by one number per row
+        if math.prod(len(self.bins[c]) for c in columns) < 2**62:
+            key = np.zeros(len(bins), dtype=np.int64)
+            for j, column in enumerate(columns):
+                key = key * len(self.bins[column]) + bins[:, j]
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            combos = bins[first]
+        else:  # too many combinations for one number: compare the rows themselves
+            combos, inverse = np.unique(bins, axis=0, return_inverse=True)
+        values = self._bin_points(combos)
         order = np.argsort(-values, axis=1, kind="stable")[:, :top]
         totals = values.sum(axis=1)
         out = []
@@ -231,7 +253,8 @@ class Scorecard:
                 if values[i, j] > 0
             ]
             out.append(f"{int(totals[i])} points" + (": " + ", ".join(parts) if parts else ""))
-        return np.array(out, dtype=object)[inverse.reshape(-1)]
+        names, codes = np.unique(np.array(out, dtype=object), return_inverse=True)
+        return pd.Categorical.from_codes(codes[inverse.reshape(-1)], names)
 
     def table(self) -> list[dict]:
         """The scorecard as rows a marketer reads: feature, bin, points, training customers

@@ -119,6 +119,7 @@ def test_a_saved_scorecard_loads_scores_and_explains_in_points(additive_models, 
     assert metadata["kind"] == "scorecard"
     scored = score_frame(model, folder, x_hold.head(50), "customer_id")
     assert scored.score.between(0, 1).all()
+    assert np.allclose(scored.score, model.predict_proba(x_hold.head(50))[:, 1])
     assert scored.rule_id.str.fullmatch(r"\d+ points").all()
     first = scored.rule.iloc[0]
     assert first.startswith(scored.rule_id.iloc[0]) and " +" in first
@@ -127,6 +128,16 @@ def test_a_saved_scorecard_loads_scores_and_explains_in_points(additive_models, 
     assert np.array_equal(
         np.argsort(ranked), np.argsort(model.training_probability(x_hold.head(50)))
     )
+
+
+def test_customers_get_the_words_of_their_own_bins(additive_models):
+    # the words are written once per combination of bins: each row must still get its own
+    card, rows = additive_models[1].pipeline, additive_models[2].head(300)
+    together = card.reasons(rows)
+    alone = [card.reasons(rows.iloc[[i]])[0] for i in range(len(rows))]
+    assert list(together) == alone
+    assert len(set(alone)) > 20
+    assert [int(t.split()[0]) for t in together] == card.points(rows).astype(int).tolist()
 
 
 def test_the_lift_difference_is_paired_and_zero_for_the_same_ranking():

@@ -67,7 +67,7 @@ def main() -> None:
     print(
         f"train {len(summary['offers'])} offers: {total:.1f} s in all (read and encode the "
         f"features once, then per offer tune, refit, calibrate, baselines, scorecard, rules, "
-        f"gate, save)"
+        f"gate, save); phases {summary.get('seconds')}"
     )
     for offer, o in summary["offers"].items():
         seconds = o.get("seconds") or {}

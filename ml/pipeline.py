@@ -86,3 +86,17 @@ def encode_rows(encoder: ColumnTransformer, x: pd.DataFrame) -> np.ndarray:
         out[:, i] = x[column].to_numpy(dtype=np.float64, na_value=np.nan)
     out[:, len(numeric) :] = one_hot
     return out
+
+
+def encoder_fingerprint(encoder: ColumnTransformer) -> str:
+    """What makes two fitted `tree_features` encoders encode alike: their output columns,
+    and the categories each one-hot column keeps and groups. Rows one encoded serve the
+    other (scoring, and the champion's turn at the gate)."""
+    onehot = encoder.named_transformers_["cat"].named_steps.get("onehot")
+
+    def texts(arrays) -> list:
+        return [None if a is None else [str(v) for v in a] for a in arrays or []]
+
+    kept = texts(getattr(onehot, "categories_", None))
+    grouped = texts(getattr(onehot, "infrequent_categories_", None))
+    return repr((list(encoder.get_feature_names_out()), kept, grouped))

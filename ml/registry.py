@@ -30,6 +30,7 @@ import sklearn
 
 from crm.errors import CrmError
 from crm.settings import REPO_ROOT
+from ml.pipeline import encode_rows
 from ml.rules import rules_markdown
 from ml.scorecard import scorecard_markdown
 from ml.train import TrainedModel
@@ -152,15 +153,25 @@ def load_model(directory: Path):
     return joblib.load(directory / "model.joblib"), metadata
 
 
-def training_rate_scores(pipeline, directory: Path, x: pd.DataFrame) -> np.ndarray:
+def training_rate_scores(
+    pipeline, directory: Path, x: pd.DataFrame | None, encoded: np.ndarray | None = None
+) -> np.ndarray:
     """A saved model's ranking of `x` as training made it, whatever scores calibration
     gave: a tree's leaf training rates (`rate_train` in rules.json), a scorecard's
-    probability of its points."""
+    probability of its points. `encoded`: a tree's rows already encoded by an encoder
+    like its own (`ml.pipeline.encoder_fingerprint`); `x` is then not read."""
     if getattr(pipeline, "kind", "tree") == "scorecard":
         return pipeline.training_probability(x)
-    rates = {r["leaf"]: r["rate_train"] for r in json.loads((directory / "rules.json").read_text())}
-    leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x))
-    return np.array([rates[int(leaf)] for leaf in leaves], dtype=float)
+    tree = pipeline.named_steps["tree"]
+    if encoded is None:
+        encoded = encode_rows(pipeline.named_steps["features"], x)
+    rates = np.full(tree.tree_.node_count, np.nan)
+    for rule in json.loads((directory / "rules.json").read_text()):
+        rates[rule["leaf"]] = rule["rate_train"]
+    scores = rates[tree.apply(encoded)]
+    if np.isnan(scores).any():
+        raise ValueError(f"{directory / 'rules.json'} lacks a rule for some of the tree's leaves")
+    return scores
 
 
 class Registry:

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from crm.tables import ensure_ml
 from ml.evaluate import ranking
-from ml.pipeline import encode_rows
+from ml.pipeline import encode_rows, encoder_fingerprint
 
 BAND_NAMES = (">=90%", "50-90%", "5-50%", "<5%")
 
@@ -233,7 +233,7 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
         columns = _model_columns(metadata, eligible_base)
         if getattr(pipeline, "kind", "tree") == "tree":
             encoder = pipeline.named_steps["features"]
-            key = _fingerprint(encoder)
+            key = encoder_fingerprint(encoder)
             if key not in encodings:
                 encodings[key] = encode_rows(encoder, eligible_base)
             encoded = encodings[key][keep]
@@ -268,19 +268,6 @@ def score_offers(as_of: date, run_id: str | None = None, settings=None, config=N
     _write_scores(scored_frames, audience_frames, curve_frames, as_of, run_id, settings)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
-
-
-def _fingerprint(encoder) -> str:
-    """What makes two fitted tree encoders encode alike: their output columns, and the
-    categories each one-hot column keeps and groups."""
-    onehot = encoder.named_transformers_["cat"].named_steps.get("onehot")
-
-    def texts(arrays) -> list:
-        return [None if a is None else [str(v) for v in a] for a in arrays or []]
-
-    kept = texts(getattr(onehot, "categories_", None))
-    grouped = texts(getattr(onehot, "infrequent_categories_", None))
-    return repr((list(encoder.get_feature_names_out()), kept, grouped))
 
 
 def _constant(value: str, n: int) -> pd.Categorical:

@@ -6,6 +6,7 @@ registry, the warehouse and the settings are touched here.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from crm.warehouse import session
 from ml import features
 from ml.config import load_config
 from ml.evaluate import metrics
+from ml.pipeline import encoder_fingerprint
 from ml.registry import Registry, gate, load_model, save_model, training_rate_scores
 from ml.train import (
     Encoded,
@@ -67,6 +69,8 @@ def train_offers(
         "holdout_date": str(holdout_date),
         "offers": {},
     }
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
     with session(read_only=True, settings=settings) as con:
         problem = _upstream_failure(con, as_of) if check_upstream else None
         offer_ids = offers or features.offers(con)
@@ -81,7 +85,10 @@ def train_offers(
                 )
                 for offer in offer_ids
             }
+    phases["read"] = time.perf_counter() - clock
     encoded = None if problem else _encode_once(train_features, holdout_features, config)
+    encoder_key = None if encoded is None else encoder_fingerprint(encoded.encoder)
+    phases["encode"] = time.perf_counter() - clock - phases["read"]
 
     def split(offer: str):
         """The offer's eligible customers on both dates, with their labels."""
@@ -116,6 +123,11 @@ def train_offers(
         except Exception as exc:  # noqa: BLE001 - raised after the other offers are recorded
             return _Challengers(error=exc)
         found = _Challengers(tree=tree)
+        # the champion's turn at the gate is scored here too, side by side with other offers
+        # (nothing is promoted until every offer has trained)
+        found.champion_metrics, found.champion_unusable = _champion_on_holdout(
+            registry, offer, holdout, y_holdout, rows, encoder_key
+        )
         if config.scorecard_compete:
             try:
                 found.card = train_scorecard(
@@ -131,6 +143,7 @@ def train_offers(
         # decisions below stay in offer order
         with ThreadPoolExecutor(max_workers=PARALLEL_OFFERS) as pool:
             trained = dict(zip(offer_ids, pool.map(challengers, offer_ids), strict=True))
+    phases["models"] = time.perf_counter() - clock - phases["read"] - phases["encode"]
     failures: list[Exception] = []
     for offer in offer_ids:
         outcome: dict = {"champion_before": registry.champion(offer)}
@@ -175,20 +188,9 @@ def train_offers(
                     offer,
                     {"action": "rejected", "version": lost.name, "reason": f"chose {choice}"},
                 )
-        champion_metrics = None
-        champion_dir = registry.champion_dir(offer)
-        if champion_dir is not None:
-            try:
-                old, old_meta = load_model(champion_dir)
-                columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
-                _, holdout, _, y_holdout = split(offer)
-                # the champion's ranking as training made it, like the challenger's: its
-                # calibrated scores were fitted on an earlier holdout whose outcomes
-                # overlap this one's
-                scores = training_rate_scores(old, champion_dir, holdout[columns])
-                champion_metrics = metrics(y_holdout, scores)
-            except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
-                outcome["champion_unusable"] = f"{type(exc).__name__}: {exc}"
+        champion_metrics = found.champion_metrics
+        if found.champion_unusable:
+            outcome["champion_unusable"] = found.champion_unusable
         promoted, reason = gate(
             model.holdout, champion_metrics, config.gate_metric, config.gate_tolerance
         )
@@ -221,6 +223,10 @@ def train_offers(
             rows=model.rows,
             seconds={**tree.seconds, **(card.seconds if card else {})},
         )
+    # where the run's time went: the shared read and encoding, the offers' models side by
+    # side, then the gate, saving and recording in offer order
+    phases["decide_and_record"] = time.perf_counter() - clock - sum(phases.values())
+    summary["seconds"] = {k: round(v, 2) for k, v in phases.items()}
     write_training_results(registry, summary, settings)
     if failures:
         # the other offers' outcomes are recorded; the run still fails, with the first error
@@ -242,6 +248,36 @@ class _Challengers:
     scorecard_failed: str | None = None
     #: An unexpected error training the offer (raised once every other offer is recorded).
     error: Exception | None = None
+    #: The current champion's metrics on this holdout (None without one), or why it
+    #: cannot be evaluated.
+    champion_metrics: dict | None = None
+    champion_unusable: str | None = None
+
+
+def _champion_on_holdout(registry, offer, holdout, y_holdout, rows, encoder_key):
+    """(metrics, None) of the offer's champion on the holdout; (None, None) without a
+    champion; (None, why) when it cannot score. It is ranked as training made it, like
+    the challenger: its calibrated scores were fitted on an earlier holdout whose outcomes
+    overlap this one's. A tree whose encoder encodes like this training's reads the rows
+    already encoded (`rows.holdout`)."""
+    champion_dir = registry.champion_dir(offer)
+    if champion_dir is None:
+        return None, None
+    try:
+        old, old_meta = load_model(champion_dir)
+        columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]
+        shared = (
+            rows is not None
+            and getattr(old, "kind", "tree") == "tree"
+            and encoder_fingerprint(old.named_steps["features"]) == encoder_key
+        )
+        if shared:
+            scores = training_rate_scores(old, champion_dir, None, encoded=rows.holdout)
+        else:
+            scores = training_rate_scores(old, champion_dir, holdout[columns])
+        return metrics(y_holdout, scores), None
+    except Exception as exc:  # noqa: BLE001 - any reason the champion cannot score
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _encode_once(train_features, holdout_features, config) -> Encoded | None:

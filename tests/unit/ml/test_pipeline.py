@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.pipeline import MAX_CATEGORIES, encode_rows, tree_features
+from ml.pipeline import MAX_CATEGORIES, encode_rows, encoder_fingerprint, tree_features
 
 
 def frame(n: int, seed: int) -> pd.DataFrame:
@@ -36,3 +36,22 @@ def test_encoded_rows_equal_the_encoders_own_transform(numeric, categorical):
     got = encode_rows(encoder, later)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+
+
+def test_encoders_that_encode_alike_share_a_fingerprint():
+    # fitted on different customers with the same categories: one's rows serve the other
+    def fitted(numeric, x):
+        return tree_features(numeric, ["job"]).fit(x[[*numeric, "job"]])
+
+    first = fitted(["age", "visits"], frame(2_000, 1))
+    assert encoder_fingerprint(fitted(["age", "visits"], frame(2_000, 3))) == (
+        encoder_fingerprint(first)
+    )
+    # a category the other never saw, another column, or rare values grouped otherwise
+    # encode differently
+    other_jobs = frame(2_000, 1)
+    other_jobs.loc[:200, "job"] = "pilot"
+    assert encoder_fingerprint(fitted(["age", "visits"], other_jobs)) != encoder_fingerprint(first)
+    assert encoder_fingerprint(fitted(["age"], frame(2_000, 1))) != encoder_fingerprint(first)
+    cities = [tree_features([], ["city"]).fit(frame(2_000, seed)[["city"]]) for seed in (1, 3)]
+    assert encoder_fingerprint(cities[0]) != encoder_fingerprint(cities[1])

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from ml.registry import Registry, RegistryError, gate, load_model, save_model
+from ml.pipeline import encode_rows
+from ml.registry import (
+    Registry,
+    RegistryError,
+    gate,
+    load_model,
+    save_model,
+    training_rate_scores,
+)
 from ml.train import train_model
 from tests.unit.ml.conftest import planted_frame
 
@@ -46,6 +54,14 @@ def test_a_saved_model_loads_and_scores_the_same(model, tmp_path):
     assert metadata["libraries"]["scikit-learn"] and metadata["git_sha"]
     assert metadata["features"] == {"numeric": model.numeric, "categorical": model.categorical}
     assert "R01" in (folder / "rules.md").read_text()
+    # its ranking at the gate: each row's leaf training rate, from the frame or from rows
+    # an encoder like its own already encoded
+    scores = training_rate_scores(pipeline, folder, x)
+    rates = {r.leaf: r.rate_train for r in model.rules}
+    leaves = pipeline.named_steps["tree"].apply(pipeline[:-1].transform(x[model.features]))
+    assert scores.tolist() == [rates[leaf] for leaf in leaves]
+    encoded = encode_rows(pipeline.named_steps["features"], x)
+    assert (training_rate_scores(pipeline, folder, None, encoded=encoded) == scores).all()
 
 
 def test_loading_refuses_other_library_versions(model, tmp_path):

@@ -288,11 +288,16 @@ def build(
         result = _summarise(target / "run_results.json")
     result.seconds = round(time.perf_counter() - started, 3)
     if code != 0:
+        lines = output.splitlines()
         failing = [
             line.strip()
-            for line in output.splitlines()
+            for line in lines
             if ("ERROR" in line or "FAIL" in line) and "Completed" not in line
         ][:15]
+        # an error before any model ran (a compilation error, a bad var): dbt's own words
+        stopped = [i for i, line in enumerate(lines) if "Encountered an error" in line]
+        if stopped:
+            failing += [line.strip() for line in lines[stopped[0] + 1 : stopped[0] + 4]]
         raise DbtBuildError(
             f"dbt build failed (exit {code}); {result.errors} errors, "
             f"{result.tests_failed} failing tests. Log: {log_file}\n" + "\n".join(failing)

@@ -1,13 +1,20 @@
--- Campaign revenue is exactly the contracts credited to known campaigns.
+-- Campaign contracts, revenue and margin are exactly what the default attribution model
+-- credits to known campaigns.
 with campaigns as (
-    select sum(revenue) as revenue, sum(contracts) as contracts
+    select sum(revenue) as revenue, sum(contracts) as contracts, sum(margin) as margin
     from {{ ref('fct_campaign_performance') }}
 ),
 credited as (
-    select coalesce(sum(amount), 0) as revenue, count(*) as contracts
-    from {{ ref('int_contracts_attributed') }}
-    where campaign_id in (select campaign_id from {{ ref('stg_crm__campaigns') }})
+    select
+        coalesce(sum(revenue), 0) as revenue,
+        coalesce(sum(credit), 0) as contracts,
+        coalesce(sum(margin), 0) as margin
+    from {{ ref('int_contract_credits') }}
+    where attribution_model = '{{ var("attribution_model") }}'
+        and campaign_id in (select campaign_id from {{ ref('stg_crm__campaigns') }})
 )
 select *
 from campaigns cross join credited
-where campaigns.revenue <> credited.revenue or campaigns.contracts <> credited.contracts
+where abs(campaigns.revenue - credited.revenue) > 0.01
+    or abs(campaigns.contracts - credited.contracts) > 1e-6
+    or abs(campaigns.margin - credited.margin) > 0.01

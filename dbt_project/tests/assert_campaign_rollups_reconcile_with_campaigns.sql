@@ -1,4 +1,5 @@
--- Every roll-up dimension sums to the campaign totals.
+-- Every roll-up dimension sums to the campaign totals (revenue is credited in shares, a
+-- floating point sum: equal to the cent).
 with totals as (
     select count(*) as campaigns, coalesce(sum(revenue), 0) as revenue,
            coalesce(sum(actual_cost), 0) as actual_cost
@@ -13,5 +14,5 @@ rollups as (
 select rollups.*
 from rollups cross join totals
 where rollups.campaigns <> totals.campaigns
-   or rollups.revenue <> totals.revenue
+   or abs(rollups.revenue - totals.revenue) > 0.01
    or rollups.actual_cost <> totals.actual_cost

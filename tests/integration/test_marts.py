@@ -33,6 +33,7 @@ MARTS = (
     "fct_sales_performance_quarterly",
     "fct_campaign_performance",
     "fct_campaign_roi_rollup",
+    "fct_campaign_attribution",
     "fct_campaign_lift",
     "fct_campaign_members",
     "fct_offer_adoptions",
@@ -75,10 +76,18 @@ def test_lifetime_revenue_reconciles_with_completed_transactions(pipeline):
 
 def test_campaign_revenue_reconciles_with_attributed_contracts(pipeline):
     home = pipeline["home"]
-    assert scalar(home, "SELECT sum(revenue) FROM marts.fct_campaign_performance") == scalar(
-        home,
-        "SELECT sum(amount) FROM intermediate.int_contracts_attributed "
-        "WHERE campaign_id IS NOT NULL",
+    # credited revenue is share x amount in floating point: equal to the cent
+    assert scalar(home, "SELECT sum(revenue) FROM marts.fct_campaign_performance") == (
+        pytest.approx(
+            float(
+                scalar(
+                    home,
+                    "SELECT sum(amount) FROM intermediate.int_contracts_attributed "
+                    "WHERE campaign_id IS NOT NULL",
+                )
+            ),
+            abs=0.01,
+        )
     )
     rules = dict(
         query(
@@ -88,6 +97,44 @@ def test_campaign_revenue_reconciles_with_attributed_contracts(pipeline):
         )
     )
     assert rules.get("source_campaign", 0) > 0
+
+
+def test_every_attribution_model_shares_out_all_contract_revenue(pipeline):
+    home = pipeline["home"]
+    total = float(scalar(home, "SELECT sum(amount) FROM staging.stg_crm__contracts"))
+    rows = query(
+        home,
+        "SELECT attribution_model, sum(revenue), sum(revenue) FILTER (WHERE campaign_id IS "
+        "NULL), sum(margin), sum(revenue_without_margin), count(*) FILTER (WHERE "
+        "is_default_model) FROM marts.fct_campaign_attribution GROUP BY 1",
+    )
+    models = {model: rest for model, *rest in rows}
+    assert set(models) == {
+        "source_campaign",
+        "first_touch",
+        "last_touch",
+        "linear",
+        "time_decay",
+        "position_based",
+    }
+    for model, (revenue, _, margin, without_margin, default_rows) in models.items():
+        assert revenue == pytest.approx(total, abs=0.01), model
+        # margin is below the revenue whose product, hence margin rate, is known (the
+        # demo's deals mostly carry no product)
+        assert 0 < margin < revenue - without_margin, model
+        assert (default_rows > 0) == (model == "source_campaign"), model
+    # the touch models share out the same touched contracts, whoever gets them; the source
+    # campaign rule also credits sourced contracts no touch reached
+    touch_models = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
+    unattributed = {model: models[model][1] for model in touch_models}
+    assert max(unattributed.values()) - min(unattributed.values()) < 0.01
+    assert models["source_campaign"][1] < unattributed["last_touch"]
+    # a campaign's shares never exceed the contracts it touched (the shares themselves
+    # are checked by the dbt unit test contract_credits_share_each_contract_by_model)
+    assert not query(
+        home,
+        "SELECT * FROM marts.fct_campaign_attribution WHERE contracts > contracts_touched + 1e-9",
+    )
 
 
 def test_key_customers_carry_80_percent_of_revenue(pipeline):
@@ -246,6 +293,17 @@ def test_the_dbt_unit_tests_pass(pipeline, tmp_path, monkeypatch):
 
     result = unit_tests(AS_OF)
     assert result.tests_passed >= 8 and result.tests_failed == 0
+
+
+def test_an_unknown_attribution_model_stops_the_build_and_names_the_models(
+    pipeline, tmp_path, monkeypatch
+):
+    home = copy_home(pipeline, tmp_path)
+    monkeypatch.setenv("CRM_HOME", str(home))
+    from crm.dbt import DbtBuildError, build
+
+    with pytest.raises(DbtBuildError, match="must be one of source_campaign, first_touch"):
+        build(AS_OF, select="int_contract_credits", extra_vars={"attribution_model": "u_shaped"})
 
 
 def test_the_dbt_docs_page_is_a_run_output(pipeline):

@@ -1,5 +1,6 @@
 {#- One row per campaign: plan and actual, reach (target and control apart), responses,
-    opportunities, attributed contracts and revenue, offer adoptions, cost ratios and ROI. -#}
+    opportunities, contracts, revenue and margin credited by the default attribution model,
+    offer adoptions, cost ratios and ROI (on revenue and on margin). -#}
 with
 
 campaigns as (
@@ -30,9 +31,11 @@ opportunities as (
 ),
 
 contracts as (
-    select campaign_id, count(*) as contracts, sum(amount) as revenue
-    from {{ ref('int_contracts_attributed') }}
-    where campaign_id is not null
+    -- credited under the default attribution model (var attribution_model);
+    -- fct_campaign_attribution has every model side by side
+    select campaign_id, sum(credit) as contracts, sum(revenue) as revenue, sum(margin) as margin
+    from {{ ref('int_contract_credits') }}
+    where campaign_id is not null and attribution_model = '{{ var("attribution_model") }}'
     group by campaign_id
 ),
 
@@ -73,6 +76,8 @@ joined as (
         coalesce(opportunities.won_opportunities, 0) as won_opportunities,
         coalesce(contracts.contracts, 0) as contracts,
         coalesce(contracts.revenue, 0) as revenue,
+        coalesce(contracts.margin, 0) as margin,
+        '{{ var("attribution_model") }}' as attribution_model,
         coalesce(adoptions.offer_adoptions, 0) as offer_adoptions,
         coalesce(adoptions.offer_adoption_revenue, 0) as offer_adoption_revenue
     from campaigns
@@ -90,7 +95,8 @@ rated as (
         {{ safe_ratio('responders_target', 'members_target') }} as response_rate_target,
         {{ safe_ratio('responders_control', 'members_control') }} as response_rate_control,
         {{ safe_ratio('actual_cost', 'opportunities') }} as cost_per_opportunity,
-        {{ safe_ratio('revenue - actual_cost', 'actual_cost') }} as roi
+        {{ safe_ratio('revenue - actual_cost', 'actual_cost') }} as roi,
+        {{ safe_ratio('margin - actual_cost', 'actual_cost') }} as margin_roi
     from joined
 )
 

@@ -125,8 +125,9 @@ def train_offers(
         found = _Challengers(tree=tree)
         # the champion's turn at the gate is scored here too, side by side with other offers
         # (nothing is promoted until every offer has trained)
+        found.champion_version = registry.champion(offer)
         found.champion_metrics, found.champion_unusable = _champion_on_holdout(
-            registry, offer, holdout, y_holdout, rows, encoder_key
+            registry, offer, found.champion_version, holdout, y_holdout, rows, encoder_key
         )
         if config.scorecard_compete:
             try:
@@ -191,6 +192,14 @@ def train_offers(
         champion_metrics = found.champion_metrics
         if found.champion_unusable:
             outcome["champion_unusable"] = found.champion_unusable
+        elif found.champion_version != outcome["champion_before"]:
+            # promoted or rolled back by hand while this offer trained: the gate would
+            # compare with another model than the one it scored
+            champion_metrics = None
+            outcome["champion_unusable"] = (
+                f"the champion changed during training ({found.champion_version} was "
+                f"scored, {outcome['champion_before']} is the champion now)"
+            )
         promoted, reason = gate(
             model.holdout, champion_metrics, config.gate_metric, config.gate_tolerance
         )
@@ -250,19 +259,20 @@ class _Challengers:
     error: Exception | None = None
     #: The current champion's metrics on this holdout (None without one), or why it
     #: cannot be evaluated.
+    champion_version: str | None = None
     champion_metrics: dict | None = None
     champion_unusable: str | None = None
 
 
-def _champion_on_holdout(registry, offer, holdout, y_holdout, rows, encoder_key):
-    """(metrics, None) of the offer's champion on the holdout; (None, None) without a
-    champion; (None, why) when it cannot score. It is ranked as training made it, like
-    the challenger: its calibrated scores were fitted on an earlier holdout whose outcomes
-    overlap this one's. A tree whose encoder encodes like this training's reads the rows
-    already encoded (`rows.holdout`)."""
-    champion_dir = registry.champion_dir(offer)
-    if champion_dir is None:
+def _champion_on_holdout(registry, offer, version, holdout, y_holdout, rows, encoder_key):
+    """(metrics, None) of the offer's champion `version` on the holdout; (None, None)
+    without a champion; (None, why) when it cannot score. It is ranked as training made
+    it, like the challenger: its calibrated scores were fitted on an earlier holdout whose
+    outcomes overlap this one's. A tree whose encoder encodes like this training's reads
+    the rows already encoded (`rows.holdout`)."""
+    if version is None:
         return None, None
+    champion_dir = registry.offer_dir(offer) / version
     try:
         old, old_meta = load_model(champion_dir)
         columns = old_meta["features"]["numeric"] + old_meta["features"]["categorical"]

@@ -1,7 +1,11 @@
 -- Campaign contracts, revenue and margin are exactly what the default attribution model
 -- credits to known campaigns.
 with campaigns as (
-    select sum(revenue) as revenue, sum(contracts) as contracts, sum(margin) as margin
+    select
+        sum(revenue) as revenue,
+        sum(contracts) as contracts,
+        coalesce(sum(margin), 0) as margin,
+        count(*) as campaigns
     from {{ ref('fct_campaign_performance') }}
 ),
 credited as (
@@ -15,6 +19,7 @@ credited as (
 )
 select *
 from campaigns cross join credited
-where abs(campaigns.revenue - credited.revenue) > 0.01
-    or abs(campaigns.contracts - credited.contracts) > 1e-6
-    or abs(campaigns.margin - credited.margin) > 0.01
+-- each campaign's figures are rounded (shares to 6 decimals, money to the cent)
+where abs(campaigns.revenue - credited.revenue) > 0.005 * campaigns.campaigns + 1e-6
+    or abs(campaigns.contracts - credited.contracts) > 0.0000005 * campaigns.campaigns + 1e-9
+    or abs(campaigns.margin - credited.margin) > 0.005 * campaigns.campaigns + 1e-6

@@ -12,7 +12,9 @@
     - position_based: 40% to the first touch, 40% to the last, 20% shared by those between
       (one touch takes all; two take half each).
     A campaign touching a contract several times adds up its shares. A contract without a
-    touch is credited to nobody under the touch models.
+    touch is credited to nobody under the touch models. Touches at the same moment are
+    ordered by campaign id, descending (so the last of them is the smallest id, as in
+    int_contracts_attributed), then by interaction id.
 
     Margin: the contract's amount x its product's margin rate ((list price - unit cost) /
     list price). The product is the opportunity's; a contract without an opportunity (a
@@ -99,6 +101,14 @@ touches as (
         and touches.occurred_at > {{ dbt.dateadd('day', -var('attribution_lookback_days'), 'contracts.signed_at') }}
 ),
 
+untouched as (
+    select contracts.contract_id
+    from contracts
+    left join (select distinct contract_id from touches) as touched
+        on contracts.contract_id = touched.contract_id
+    where touched.contract_id is null
+),
+
 touch_shares as (
     select
         contract_id,
@@ -125,9 +135,7 @@ shares as (
     {%- endfor %}
     {%- for model in models[1:] %}
     union all
-    select contract_id, '{{ model }}', null, 1.0
-    from contracts
-    where contract_id not in (select contract_id from touches)
+    select contract_id, '{{ model }}', null, 1.0 from untouched
     {%- endfor %}
 ),
 

@@ -17,11 +17,14 @@ by_campaign as (
     select
         attribution_model,
         campaign_id,
-        sum(credit) as contracts,
+        -- shares to 6 decimals and money to the cent: floating point sums of shares give
+        -- the same figures whatever order they are added in
+        cast(sum(credit) as decimal(18, 6)) as contracts,
         count(*) as contracts_touched,
-        sum(revenue) as revenue,
-        sum(margin) as margin,
-        sum(case when margin is null then revenue else 0 end) as revenue_without_margin
+        cast(sum(revenue) as decimal(18, 2)) as revenue,
+        cast(sum(margin) as decimal(18, 2)) as margin,
+        cast(sum(case when margin is null then revenue else 0 end) as decimal(18, 2))
+            as revenue_without_margin
     from credits
     group by attribution_model, campaign_id
 ),

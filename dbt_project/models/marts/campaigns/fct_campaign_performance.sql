@@ -33,7 +33,14 @@ opportunities as (
 contracts as (
     -- credited under the default attribution model (var attribution_model);
     -- fct_campaign_attribution has every model side by side
-    select campaign_id, sum(credit) as contracts, sum(revenue) as revenue, sum(margin) as margin
+    -- (shares to 6 decimals and money to the cent, as fct_campaign_attribution)
+    select
+        campaign_id,
+        cast(sum(credit) as decimal(18, 6)) as contracts,
+        cast(sum(revenue) as decimal(18, 2)) as revenue,
+        cast(sum(margin) as decimal(18, 2)) as margin,
+        cast(sum(case when margin is null then revenue else 0 end) as decimal(18, 2))
+            as revenue_without_margin
     from {{ ref('int_contract_credits') }}
     where campaign_id is not null and attribution_model = '{{ var("attribution_model") }}'
     group by campaign_id
@@ -76,7 +83,9 @@ joined as (
         coalesce(opportunities.won_opportunities, 0) as won_opportunities,
         coalesce(contracts.contracts, 0) as contracts,
         coalesce(contracts.revenue, 0) as revenue,
-        coalesce(contracts.margin, 0) as margin,
+        -- no contracts: no margin; contracts whose products are all unknown: unknown
+        case when contracts.campaign_id is null then 0 else contracts.margin end as margin,
+        coalesce(contracts.revenue_without_margin, 0) as revenue_without_margin,
         '{{ var("attribution_model") }}' as attribution_model,
         coalesce(adoptions.offer_adoptions, 0) as offer_adoptions,
         coalesce(adoptions.offer_adoption_revenue, 0) as offer_adoption_revenue

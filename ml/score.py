@@ -62,7 +62,7 @@ def score_frame(
         # each row is binned once; points, probabilities and reasons are read from its bins
         bins = pipeline.bin_matrix(frame)
         points = pipeline.points(frame, bins)
-        training = pipeline.training_probability(frame, bins)
+        training = pipeline.probability_of_points(points)
         scores = pipeline.calibrated(training)
         # a scorecard's "rule" is the customer's points and the bins that gave most of them
         distinct, at = np.unique(points, return_inverse=True)

@@ -213,7 +213,10 @@ class Scorecard:
         return self._bin_points(bins).sum(axis=1).astype(float)
 
     def training_probability(self, x: pd.DataFrame, bins: np.ndarray | None = None) -> np.ndarray:
-        points = self.points(x, bins)
+        return self.probability_of_points(self.points(x, bins))
+
+    def probability_of_points(self, points: np.ndarray) -> np.ndarray:
+        """The training probability of total points (the logistic fit on them)."""
         return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * points)))
 
     def calibrated(self, training: np.ndarray) -> np.ndarray:

@@ -69,8 +69,17 @@ def train_offers(
         "holdout_date": str(holdout_date),
         "offers": {},
     }
+    # where the run's time goes: the shared read and encoding, the offers' models side by
+    # side, then the gate, saving and recording in offer order
     phases: dict[str, float] = {}
-    clock = time.perf_counter()
+    lap_started = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal lap_started
+        now = time.perf_counter()
+        phases[phase] = round(now - lap_started, 2)
+        lap_started = now
+
     with session(read_only=True, settings=settings) as con:
         problem = _upstream_failure(con, as_of) if check_upstream else None
         offer_ids = offers or features.offers(con)
@@ -85,10 +94,10 @@ def train_offers(
                 )
                 for offer in offer_ids
             }
-    phases["read"] = time.perf_counter() - clock
+    lap("read")
     encoded = None if problem else _encode_once(train_features, holdout_features, config)
     encoder_key = None if encoded is None else encoder_fingerprint(encoded.encoder)
-    phases["encode"] = time.perf_counter() - clock - phases["read"]
+    lap("encode")
 
     def split(offer: str):
         """The offer's eligible customers on both dates, with their labels."""
@@ -144,7 +153,7 @@ def train_offers(
         # decisions below stay in offer order
         with ThreadPoolExecutor(max_workers=PARALLEL_OFFERS) as pool:
             trained = dict(zip(offer_ids, pool.map(challengers, offer_ids), strict=True))
-    phases["models"] = time.perf_counter() - clock - phases["read"] - phases["encode"]
+    lap("models")
     failures: list[Exception] = []
     for offer in offer_ids:
         outcome: dict = {"champion_before": registry.champion(offer)}
@@ -232,10 +241,8 @@ def train_offers(
             rows=model.rows,
             seconds={**tree.seconds, **(card.seconds if card else {})},
         )
-    # where the run's time went: the shared read and encoding, the offers' models side by
-    # side, then the gate, saving and recording in offer order
-    phases["decide_and_record"] = time.perf_counter() - clock - sum(phases.values())
-    summary["seconds"] = {k: round(v, 2) for k, v in phases.items()}
+    lap("decide_and_record")
+    summary["seconds"] = phases
     write_training_results(registry, summary, settings)
     if failures:
         # the other offers' outcomes are recorded; the run still fails, with the first error

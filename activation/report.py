@@ -1,6 +1,7 @@
 """The run report: one self-contained HTML page per run, readable without a server.
 
-It shows the sales funnel of each pipeline (how far deals got, win rate), then per
+It shows the sales funnel of each pipeline (how far deals got, win rate), every campaign's
+verdict (gross and margin ROI beside the incremental ROI from its holdout), then per
 offer the champion's segment rules, the gains chart of its holdout, the list
 that went out (size, target and holdout, suppression counts per reason, the diff against
 the previous release), and the lift of the offer's finished campaigns. Charts are inline
@@ -96,6 +97,75 @@ def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
         f'<svg class="chart lift" width="{width}" height="{height}" role="img" '
         f'aria-label="campaign lift chart" xmlns="http://www.w3.org/2000/svg">'
         f"{''.join(parts)}{legend}</svg>"
+    )
+
+
+def verdict_chart(verdicts: pd.DataFrame, width: int = 560, ceiling: float = 5.0) -> str:
+    """Per measured campaign, gross ROI (grey bar) beside incremental ROI from the holdout
+    (blue dot, whisker: its 95% interval), on one axis with break-even at 0. ROIs beyond
+    `ceiling` (500%) are drawn at the edge and marked with a triangle; the table has them."""
+    rows = verdicts.head(24)
+    bar_h, gap, left, right = 10, 12, 90, 20
+    height = max(len(rows), 1) * (2 * bar_h + gap) + 40
+    values = rows[["roi", "incremental_roi_low", "incremental_roi_high"]].astype(float)
+    low = min(float(values.min().min()), -1.0)
+    high = min(max(float(values.max().max()), 1.0), ceiling)
+    w = width - left - right
+
+    def x(v) -> float:
+        v = min(max(float(v), low), high)
+        return left + w * (v - low) / (high - low)
+
+    parts = [
+        f'<line class="break-even" x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" '
+        f'y2="{height - 30}" stroke="#1d2430" stroke-dasharray="3,3"/>'
+    ]
+    for i, r in enumerate(rows.itertuples()):
+        y = 8 + i * (2 * bar_h + gap)
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_h + 3}" text-anchor="end">{_e(r.campaign_id)}</text>'
+        )
+        if pd.notna(r.roi):
+            a, b = sorted((x(0), x(r.roi)))
+            parts.append(
+                f'<rect class="gross-roi" x="{a:.1f}" y="{y}" width="{max(b - a, 1):.1f}" '
+                f'height="{bar_h}" fill="#a0aec0"/>'
+            )
+            if r.roi > high:
+                parts.append(_clip_mark(x(high), y + bar_h / 2))
+        if pd.notna(r.incremental_roi):
+            cy = y + bar_h * 1.5
+            if pd.notna(r.incremental_roi_low) and pd.notna(r.incremental_roi_high):
+                parts.append(
+                    f'<line class="incremental-interval" x1="{x(r.incremental_roi_low):.1f}" '
+                    f'y1="{cy}" x2="{x(r.incremental_roi_high):.1f}" y2="{cy}" '
+                    f'stroke="#2b6cb0" stroke-width="1.5"/>'
+                )
+            parts.append(
+                f'<circle class="incremental-roi" cx="{x(r.incremental_roi):.1f}" cy="{cy}" '
+                f'r="4" fill="#2b6cb0"/>'
+            )
+            if r.incremental_roi_high > high:
+                parts.append(_clip_mark(x(high), cy))
+    axis = (
+        f'<text x="{x(0):.1f}" y="{height - 18}" text-anchor="middle">break-even</text>'
+        f'<text x="{left}" y="{height - 18}">{_pct(low)}</text>'
+        f'<text x="{width - right}" y="{height - 18}" text-anchor="end">{_pct(high)}</text>'
+        f'<text x="{left}" y="{height - 4}">grey: gross ROI (attributed revenue); blue: '
+        f"incremental ROI from the holdout, whisker its 95% interval</text>"
+    )
+    return (
+        f'<svg class="chart verdicts" width="{width}" height="{height}" role="img" '
+        f'aria-label="campaign verdict chart" xmlns="http://www.w3.org/2000/svg">'
+        f"{''.join(parts)}{axis}</svg>"
+    )
+
+
+def _clip_mark(x: float, y: float) -> str:
+    """A triangle at the chart's edge: the value goes on beyond it."""
+    return (
+        f'<polygon class="clipped" points="{x:.1f},{y - 4} {x + 6:.1f},{y} {x:.1f},{y + 4}" '
+        f'fill="#1d2430"/>'
     )
 
 
@@ -297,7 +367,7 @@ def _offer_section(
                     "lift (95% interval)",
                     "incremental revenue",
                     "cost",
-                    "paid back",
+                    "verdict",
                 ],
                 [
                     [
@@ -310,7 +380,8 @@ def _offer_section(
                         f"{_pct(r.adoption_lift_high)})",
                         _num(r.incremental_revenue),
                         _num(r.actual_cost),
-                        "yes" if r.is_paid_back else "no",
+                        getattr(r, "verdict", None)
+                        or ("covers the cost" if r.is_paid_back else "does not cover the cost"),
                     ]
                     for r in finished.itertuples()
                 ],
@@ -506,6 +577,63 @@ def _funnel_section(reach: pd.DataFrame | None, outcomes: pd.DataFrame | None) -
     return "".join(parts)
 
 
+def _campaigns_section(verdicts: pd.DataFrame | None) -> str:
+    """Every campaign that has started, with one verdict (fct_campaign_verdicts): the gross
+    and margin ROI beside the incremental ROI from the holdout, and the reason."""
+    if verdicts is None or verdicts.empty:
+        return ""
+    measured = verdicts[verdicts["roi"].notna() | verdicts["incremental_roi"].notna()]
+    counts = verdicts["verdict"].value_counts()
+    summary = ", ".join(f"{n} {_e(v)}" for v, n in counts.items())
+    parts = [
+        '<section id="campaigns"><h2>Campaigns: the verdict</h2>',
+        f"<p>{_num(len(verdicts))} campaigns: {summary}. A campaign is paid back only when "
+        "the lower end of its incremental revenue's 95% interval, measured against its "
+        "holdout, exceeds its cost; gross ROI also credits sales that would have happened "
+        "anyway.</p>",
+    ]
+    if len(measured):
+        parts.append(verdict_chart(measured))
+    parts.append(
+        _table(
+            [
+                "campaign",
+                "offer",
+                "channel",
+                "region",
+                "cost",
+                "gross ROI",
+                "margin ROI",
+                "incremental ROI (95% interval)",
+                "verdict",
+                "why",
+            ],
+            [
+                [
+                    r.campaign_id,
+                    r.offer_product_id,
+                    r.channel,
+                    r.region,
+                    _num(r.actual_cost),
+                    _pct(r.roi),
+                    _pct(r.margin_roi),
+                    ""
+                    if pd.isna(r.incremental_roi)
+                    else f"{_pct(r.incremental_roi)} ({_pct(r.incremental_roi_low)} to "
+                    f"{_pct(r.incremental_roi_high)})",
+                    r.verdict,
+                    r.verdict_reason,
+                ]
+                for r in verdicts.itertuples()
+            ],
+            numeric={4, 5, 6, 7},
+            cls="campaign-verdicts",
+        )
+    )
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render(
     as_of: date,
     run_id: str | None,
@@ -516,9 +644,11 @@ def render(
     validation: dict | None = None,
     funnel: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     curves: pd.DataFrame | None = None,
+    verdicts: pd.DataFrame | None = None,
 ) -> str:
     """The page as a string (pure: everything it shows is passed in). `funnel` is
-    (fct_stage_reach, fct_deal_outcomes' overall rows); `curves` the date's ml.list_curves."""
+    (fct_stage_reach, fct_deal_outcomes' overall rows); `curves` the date's ml.list_curves;
+    `verdicts` fct_campaign_verdicts' started campaigns."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(
         _offer_section(
@@ -537,6 +667,7 @@ def render(
         f"<h1>crm-analytics: the run for {_e(as_of)}</h1>"
         f'<p class="muted">run {_e(run_id)} · generated {generated} · offers: {toc}</p>'
         f"{_funnel_section(*(funnel or (None, None)))}"
+        f"{_campaigns_section(verdicts)}"
         f"{sections}{_validation_section(validation)}</body></html>"
     )
 
@@ -572,13 +703,29 @@ def write_report(
         from ml import features
 
         offers = features.offers(con)
+        has_verdicts = table_exists(con, "marts", "fct_campaign_verdicts")
         lift = (
             con.execute(
-                "SELECT * FROM marts.fct_campaign_lift WHERE is_window_closed "
-                "ORDER BY actual_start DESC"
+                "SELECT l.*"
+                + (", v.verdict" if has_verdicts else "")
+                + " FROM marts.fct_campaign_lift AS l"
+                + (
+                    " LEFT JOIN marts.fct_campaign_verdicts AS v USING (campaign_id)"
+                    if has_verdicts
+                    else ""
+                )
+                + " WHERE l.is_window_closed ORDER BY l.actual_start DESC"
             ).df()
             if table_exists(con, "marts", "fct_campaign_lift")
             else pd.DataFrame(columns=["offer_product_id"])
+        )
+        verdicts = (
+            con.execute(
+                "SELECT * FROM marts.fct_campaign_verdicts WHERE actual_start IS NOT NULL "
+                "ORDER BY actual_start DESC, campaign_id"
+            ).df()
+            if has_verdicts
+            else None
         )
         funnel = None
         if table_exists(con, "marts", "fct_stage_reach"):
@@ -595,7 +742,9 @@ def write_report(
             else None
         )
     model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
-    page = render(as_of, run_id, offers, published, model_dirs, lift, validation, funnel, curves)
+    page = render(
+        as_of, run_id, offers, published, model_dirs, lift, validation, funnel, curves, verdicts
+    )
     folder = settings.reports / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{as_of.isoformat()}_{safe_name(run_id or 'manual')}.html"

@@ -241,12 +241,17 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
     assert parsed.tags.get("polyline.capture", 0) >= len(offers)
     assert parsed.tags.get("rect.lift-bar", 0) >= 10 * len(offers)
     assert parsed.tags.get("svg.lift", 0) >= 1 and parsed.tags.get("rect.target-bar", 0) >= 3
+    # the campaign verdicts: a gross bar and an incremental dot for the measured campaigns
+    assert parsed.tags.get("svg.verdicts", 0) == 1
+    assert parsed.tags.get("rect.gross-roi", 0) >= 10
+    assert parsed.tags.get("circle.incremental-roi", 0) >= 10
     for table in (
         "rules",
         "list-size",
         "suppression",
         "diff",
         "campaign-lift",
+        "campaign-verdicts",
         "fairness",
         "funnel",
         "calibration",

@@ -35,6 +35,7 @@ MARTS = (
     "fct_campaign_roi_rollup",
     "fct_campaign_attribution",
     "fct_campaign_lift",
+    "fct_campaign_verdicts",
     "fct_campaign_members",
     "fct_offer_adoptions",
 )
@@ -200,6 +201,34 @@ def test_campaign_target_groups_respond_more_than_control_groups(pipeline):
         "sum(responders_control) / sum(members_control) FROM marts.fct_campaign_performance",
     )[0]
     assert target > control  # about 8% against 4% on this small demo
+
+
+def test_every_campaign_gets_one_verdict_from_its_own_figures(pipeline):
+    """fct_campaign_verdicts carries the gross ROI of campaign performance and the
+    incremental figures of the lift unchanged, and no verdict outruns its interval."""
+    home = pipeline["home"]
+    assert scalar(home, "SELECT count(*) FROM marts.fct_campaign_verdicts") == scalar(
+        home, "SELECT count(*) FROM marts.fct_campaign_performance"
+    )
+    mismatched = query(
+        home,
+        "SELECT v.campaign_id FROM marts.fct_campaign_verdicts AS v "
+        "JOIN marts.fct_campaign_performance AS p USING (campaign_id) "
+        "LEFT JOIN marts.fct_campaign_lift AS l USING (campaign_id) "
+        "WHERE v.roi IS DISTINCT FROM p.roi "
+        "OR v.incremental_revenue_low IS DISTINCT FROM l.incremental_revenue_low "
+        "OR NOT coalesce(l.incremental_revenue_low <= l.incremental_revenue "
+        "AND l.incremental_revenue <= l.incremental_revenue_high, true) "
+        "OR (v.verdict = 'paid back') IS DISTINCT FROM "
+        "coalesce(l.is_window_closed AND l.incremental_revenue_low > p.actual_cost, false)",
+    )
+    assert mismatched == []
+    verdicts = dict(
+        query(home, "SELECT verdict, count(*) FROM marts.fct_campaign_verdicts GROUP BY 1")
+    )
+    # the demo plants a lift in every campaign, but small holdouts leave many unproven
+    assert sum(verdicts.values()) >= 20 and "not started" in verdicts
+    assert {"gross only", "lift below cost"} & set(verdicts)
 
 
 def test_customer_lifetime_values_are_fitted_for_buyers(pipeline):

@@ -230,3 +230,38 @@ def test_a_scorecard_champion_shows_its_points_table(tmp_path):
     page = render(date(2026, 6, 1), "run-1", ["OFFER-X"], {}, {"OFFER-X": folder}, pd.DataFrame())
     assert 'class="scorecard"' in page and "age over 30" in page
     assert 'class="rules"' not in page and "a points scorecard" in page
+
+
+def test_the_campaigns_section_shows_each_verdict_beside_both_returns():
+    verdicts = pd.DataFrame(
+        {
+            "campaign_id": ["CMP1", "CMP2", "CMP3"],
+            "offer_product_id": ["OFFER-X", "OFFER-X", None],
+            "channel": ["email", "sms", "email"],
+            "region": ["North", "National", "South"],
+            "actual_cost": [1000.0, 1000.0, 500.0],
+            "roi": [7.0, 40.0, 1.0],
+            "margin_roi": [2.5, None, None],
+            "incremental_roi": [-0.8, 2.0, None],
+            "incremental_roi_low": [-1.5, 1.2, None],
+            "incremental_roi_high": [-0.1, 9.0, None],
+            "verdict": ["gross only", "paid back", "not measurable"],
+            "verdict_reason": ["the buyers would <most likely> have bought anyway", "x", "y"],
+        }
+    )
+    page = render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame(), verdicts=verdicts)
+    section = page[page.index('id="campaigns"') :]
+    assert "3 campaigns: 1 gross only, 1 paid back, 1 not measurable" in section
+    assert 'class="chart verdicts"' in section and 'class="campaign-verdicts"' in section
+    # a gross bar for every campaign with a gross ROI, a dot and whisker for each measured one
+    assert section.count('class="gross-roi"') == 3
+    assert section.count('class="incremental-roi"') == 2
+    assert section.count('class="incremental-interval"') == 2
+    # 700%, 4000% and 900% run past the 500% axis: marked, not drawn off the chart
+    assert section.count('class="clipped"') == 3
+    assert "<td>700.0%</td>" not in section  # numbers are right-aligned cells
+    assert '<td class="num">700.0%</td>' in section
+    assert '<td class="num">-80.0% (-150.0% to -10.0%)</td>' in section
+    assert "&lt;most likely&gt;" in section
+    # no verdicts mart (an older warehouse): no section
+    assert 'id="campaigns"' not in render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame())

@@ -1,6 +1,8 @@
 {#- What each campaign changed: response and adoption of its offer in the target group
     against the control (holdout) group, the difference with a 95% confidence interval,
-    the incremental adopters and revenue, and whether that paid the campaign's cost.
+    the incremental adopters and revenue (with its 95% interval) and the incremental ROI,
+    and whether that paid the campaign's cost. fct_campaign_verdicts turns these into one
+    verdict beside the gross ROI.
 
     A member counts as adopting when their first purchase of the campaign's offer falls in
     the `lift_window_days` days from the start of the start day; members who had the offer before the
@@ -53,7 +55,12 @@ by_group as (
         sum(case when member_group = 'target' then adoption_revenue else 0 end)
             as adoption_revenue_target,
         sum(case when member_group = 'control' then adoption_revenue else 0 end)
-            as adoption_revenue_control
+            as adoption_revenue_control,
+        -- sums of squares, for the variance of revenue per member in each group
+        sum(case when member_group = 'target' then adoption_revenue * adoption_revenue else 0 end)
+            as adoption_revenue_squares_target,
+        sum(case when member_group = 'control' then adoption_revenue * adoption_revenue else 0 end)
+            as adoption_revenue_squares_control
     from members
     group by campaign_id
 ),
@@ -69,6 +76,8 @@ rates as (
         g.adopters_control,
         g.adoption_revenue_target,
         g.adoption_revenue_control,
+        g.adoption_revenue_squares_target,
+        g.adoption_revenue_squares_control,
         {{ safe_ratio('g.responders_target', 'g.members_target') }} as response_rate_target,
         {{ safe_ratio('g.responders_control', 'g.members_control') }} as response_rate_control,
         {{ safe_ratio('g.adopters_target', 'g.members_target') }} as adoption_rate_target,
@@ -111,8 +120,31 @@ lift as (
         ) as adoption_lift_margin,
         (adoption_rate_target - adoption_rate_control) * members_target as incremental_adopters,
         (revenue_per_member_target - revenue_per_member_control) * members_target
-            as incremental_revenue
+            as incremental_revenue,
+        -- Welch: the standard error of the difference in mean revenue per member, from each
+        -- group's sample variance; null when a group has a single member
+        -- (greatest: rounding must not take a zero variance below zero)
+        sqrt(
+            greatest(
+                adoption_revenue_squares_target
+                - members_target * revenue_per_member_target * revenue_per_member_target, 0
+            ) / nullif(members_target - 1, 0) / members_target
+            + greatest(
+                adoption_revenue_squares_control
+                - members_control * revenue_per_member_control * revenue_per_member_control, 0
+            ) / nullif(members_control - 1, 0) / members_control
+        ) as revenue_per_member_se
     from adjusted
+),
+
+revenue_interval as (
+    select
+        *,
+        (revenue_per_member_target - revenue_per_member_control - 1.96 * revenue_per_member_se)
+            * members_target as incremental_revenue_low,
+        (revenue_per_member_target - revenue_per_member_control + 1.96 * revenue_per_member_se)
+            * members_target as incremental_revenue_high
+    from lift
 )
 
 select
@@ -145,6 +177,12 @@ select
     adoption_lift_centre - adoption_lift_margin > 0 as is_adoption_lift_significant,
     incremental_adopters,
     incremental_revenue,
+    incremental_revenue_low,
+    incremental_revenue_high,
     incremental_revenue - actual_cost as incremental_profit,
+    {{ safe_ratio('incremental_revenue - actual_cost', 'actual_cost') }} as incremental_roi,
+    {{ safe_ratio('incremental_revenue_low - actual_cost', 'actual_cost') }} as incremental_roi_low,
+    {{ safe_ratio('incremental_revenue_high - actual_cost', 'actual_cost') }}
+        as incremental_roi_high,
     actual_cost is not null and incremental_revenue >= actual_cost as is_paid_back
-from lift
+from revenue_interval

@@ -31,7 +31,12 @@ import pyarrow.compute as pc
 from datagen import names, planted
 from datagen.campaigns import draw_campaigns
 from datagen.interactions import draw_interactions
-from datagen.master_data import draw_customers, draw_sales_reps, product_catalogue
+from datagen.master_data import (
+    draw_customers,
+    draw_sales_reps,
+    product_catalogue,
+    sales_quotas,
+)
 from datagen.purchases import STATUS_NAMES, Events, planted_adoption, regular_purchases
 from datagen.sales import draw_opportunities
 from datagen.spec import DAY_S, Calendar, Clock, GeneratedCRM, GenerationSpec, ids, labels, pick
@@ -99,7 +104,8 @@ def generate(spec: GenerationSpec, progress: Callable[[str], None] | None = None
 
 
 def _master_tables(spec, clock: Clock, rng, c, prod, reps, customer_ids) -> dict[str, pa.Table]:
-    """customers (with names and contact fields drawn here), products and sales_reps."""
+    """customers (with names and contact fields drawn here), products, sales_reps and
+    their quotas per quarter."""
     n, days = spec.customers, spec.history_days
     tables: dict[str, pa.Table] = {}
     first = pick(rng, names.FIRST_NAMES, np.ones(60), n)
@@ -156,6 +162,14 @@ def _master_tables(spec, clock: Clock, rng, c, prod, reps, customer_ids) -> dict
         }
     )
     tables["sales_reps"] = pa.table({k: pa.array(v) for k, v in reps.items()})
+    quotas = sales_quotas(reps, spec.start, spec.end)
+    tables["sales_quotas"] = pa.table(
+        {
+            "owner_id": pa.array(quotas["owner_id"], pa.string()),
+            "quarter_start": pa.array(quotas["quarter_start"], pa.date32()),
+            "quota": pa.array(quotas["quota"], pa.float64()),
+        }
+    )
     return tables
 
 

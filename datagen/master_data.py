@@ -3,6 +3,8 @@ the sales reps of the demo CRM."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 
 from datagen import names, planted
@@ -168,5 +170,28 @@ def draw_sales_reps(n_customers: int, rng: np.random.Generator) -> dict[str, np.
         "manager": np.array([lead[t] for t in team], dtype=object),
         "team": team,
         "region": region,
-        "quarterly_quota": np.round(rng.uniform(40_000, 120_000, n), -3),
+        # about what a rep of the demo books in a quarter once the pipeline has filled
+        "quarterly_quota": np.round(rng.uniform(12_000, 36_000, n), -3),
     }
+
+
+def sales_quotas(reps: dict[str, np.ndarray], first: date, last: date) -> dict[str, list]:
+    """One quota per rep and quarter from `first`'s quarter to `last`'s: the rep's
+    quarterly quota, 25% higher in the fourth quarter and 3% higher every quarter after
+    the first. The first rep has no row for the history's first two quarters, so the
+    marts fall back to `sales_reps.quarterly_quota` there (`planted.QUOTA_FALLBACK_QUARTERS`)."""
+    quarters = []
+    q = date(first.year, 3 * ((first.month - 1) // 3) + 1, 1)
+    while q <= last:
+        quarters.append(q)
+        q = date(q.year + (q.month == 10), (q.month + 2) % 12 + 1, 1)
+    rows: dict[str, list] = {"owner_id": [], "quarter_start": [], "quota": []}
+    for i, (owner, base) in enumerate(zip(reps["owner_id"], reps["quarterly_quota"], strict=True)):
+        for k, quarter in enumerate(quarters):
+            if i == 0 and k < planted.QUOTA_FALLBACK_QUARTERS:
+                continue
+            season = 1.25 if quarter.month == 10 else 1.0
+            rows["owner_id"].append(owner)
+            rows["quarter_start"].append(quarter)
+            rows["quota"].append(float(round(base * season * 1.03**k, -3)))
+    return rows

@@ -92,6 +92,9 @@ CAMPAIGN_TARGET_ADOPTION = 0.07
 CAMPAIGN_CONTROL_ADOPTION = 0.02
 CAMPAIGN_ADOPTION_WINDOW_DAYS = 30
 CAMPAIGN_CONTROL_SHARE = 0.10
+#: sales_quotas leaves out the first rep's first quarters: the quota falls back to
+#: sales_reps.quarterly_quota there.
+QUOTA_FALLBACK_QUARTERS = 2
 
 #: Probability of moving from each stage to the next (the rest is lost).
 STAGE_CONVERSION = {

@@ -206,7 +206,27 @@ ENTITIES: dict[str, Entity] = {
                 Column("manager", description="The rep's manager (a name or an id)."),
                 Column("team"),
                 Column("region"),
-                _money("quarterly_quota"),
+                _money(
+                    "quarterly_quota",
+                    description="The rep's quota for a quarter without a row in sales_quotas.",
+                ),
+            ),
+        ),
+        Entity(
+            "sales_quotas",
+            key=("owner_id", "quarter_start"),
+            references=(Reference("owner_id", "sales_reps", "owner_id"),),
+            description="Bookings quota per rep and quarter; a team's quota is the sum of "
+            "its reps'. A quarter without a row falls back to sales_reps.quarterly_quota.",
+            columns=(
+                _id("owner_id", required=True),
+                Column(
+                    "quarter_start",
+                    "date",
+                    required=True,
+                    description="The quarter's first day (any day of it names the quarter).",
+                ),
+                _money("quota", required=True),
             ),
         ),
         Entity(

@@ -231,6 +231,31 @@ def test_every_campaign_gets_one_verdict_from_its_own_figures(pipeline):
     assert {"gross only", "lift below cost"} & set(verdicts)
 
 
+def test_quotas_come_per_quarter_and_fall_back_to_the_reps_quota(pipeline):
+    """The demo's sales_quotas leaves out R001's first quarters: those use the rep's
+    sales_reps.quarterly_quota, every other rep-quarter its own row; attainment is
+    bookings over that quota."""
+    home = pipeline["home"]
+    rows = query(
+        home,
+        "SELECT p.owner_id, p.quarter_start, p.quota_source, p.quarterly_quota, "
+        "q.quota, r.quarterly_quota, p.attainment, p.bookings "
+        "FROM marts.fct_sales_performance_quarterly AS p "
+        "JOIN staging.stg_crm__sales_reps AS r USING (owner_id) "
+        "LEFT JOIN staging.stg_crm__sales_quotas AS q USING (owner_id, quarter_start) "
+        "WHERE p.level = 'rep' ORDER BY p.owner_id, p.quarter_start",
+    )
+    fallback = [r for r in rows if r[2] == "sales_reps"]
+    assert {r[0] for r in fallback} == {"R001"}
+    assert len(fallback) == planted.QUOTA_FALLBACK_QUARTERS
+    assert all(r[3] == r[5] for r in fallback)
+    assert all(r[2] == "sales_quotas" and r[3] == r[4] for r in rows if r not in fallback)
+    # quotas differ by quarter (the fourth is higher), not one figure for every quarter
+    assert len({r[3] for r in rows if r[0] == "R002"}) > 3
+    for r in rows:
+        assert r[6] == pytest.approx(float(r[7]) / float(r[3]))
+
+
 def test_customer_lifetime_values_are_fitted_for_buyers(pipeline):
     home = pipeline["home"]
     assert scalar(home, "SELECT status FROM ml.clv_fits") == "fitted"

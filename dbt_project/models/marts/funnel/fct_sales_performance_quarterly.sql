@@ -1,6 +1,7 @@
-{#- Rep and team performance per quarter of closing: bookings, win rate, days to close; and
-    for the quarter of the as-of date, the open pipeline and how well it covers the quota
-    still to book. -#}
+{#- Rep and team performance per quarter of closing: bookings, win rate, days to close, the
+    quarter's quota (sales_quotas, else the rep's sales_reps.quarterly_quota) and its
+    attainment; and for the quarter of the as-of date, the open pipeline and how well it
+    covers the quota still to book. A team's quota is the sum of its reps'. -#}
 with
 
 opportunities as (
@@ -12,6 +13,10 @@ opportunities as (
 
 reps as (
     select * from {{ ref('stg_crm__sales_reps') }}
+),
+
+quotas as (
+    select owner_id, quarter_start, quota from {{ ref('stg_crm__sales_quotas') }}
 ),
 
 current_quarter as (
@@ -47,11 +52,16 @@ owners as (
     select owner_id from reps
     union
     select owner_id from opportunities where owner_id is not null
+    union
+    select owner_id from quotas
 ),
 
 quarters as (
-    -- every quarter anything closed in, and the current quarter
+    -- every quarter anything closed in or with a quota, up to the current quarter
     select quarter_start from closed_by_rep
+    union
+    select quotas.quarter_start from quotas cross join current_quarter
+    where quotas.quarter_start <= cast(current_quarter.quarter_start as date)
     union
     select cast(quarter_start as date) from current_quarter
 ),
@@ -76,7 +86,11 @@ by_rep as (
         coalesce(closed_by_rep.lost, 0) as lost,
         coalesce(closed_by_rep.suspended_or_terminated, 0) as suspended_or_terminated,
         closed_by_rep.average_days_to_close,
-        reps.quarterly_quota,
+        coalesce(quotas.quota, reps.quarterly_quota) as quarterly_quota,
+        case
+            when quotas.quota is not null then 'sales_quotas'
+            when reps.quarterly_quota is not null then 'sales_reps'
+        end as quota_source,
         case
             when cast(rep_quarters.quarter_start as date) = cast(current_quarter.quarter_start as date)
                 then coalesce(open_by_rep.open_pipeline, 0)
@@ -88,6 +102,9 @@ by_rep as (
         on rep_quarters.owner_id = closed_by_rep.owner_id
         and rep_quarters.quarter_start = closed_by_rep.quarter_start
     left join open_by_rep on rep_quarters.owner_id = open_by_rep.owner_id
+    left join quotas
+        on rep_quarters.owner_id = quotas.owner_id
+        and rep_quarters.quarter_start = quotas.quarter_start
 ),
 
 by_team as (
@@ -104,6 +121,11 @@ by_team as (
         sum(suspended_or_terminated) as suspended_or_terminated,
         sum(average_days_to_close * won) / nullif(sum(won), 0) as average_days_to_close,
         sum(quarterly_quota) as quarterly_quota,
+        -- where the reps' quotas came from: one source, or mixed
+        case
+            when min(quota_source) = max(quota_source) then min(quota_source)
+            when max(quota_source) is not null then 'mixed'
+        end as quota_source,
         sum(open_pipeline) as open_pipeline
     from by_rep
     group by team, quarter_start, is_current_quarter
@@ -119,6 +141,7 @@ rated as (
     select
         *,
         {{ safe_ratio('won', 'won + lost') }} as win_rate,
+        {{ safe_ratio('bookings', 'quarterly_quota') }} as attainment,
         case
             when quarterly_quota > bookings then quarterly_quota - bookings
             else 0

@@ -1,11 +1,12 @@
 """The run report: one self-contained HTML page per run, readable without a server.
 
-It shows the sales funnel of each pipeline (how far deals got, win rate), every campaign's
-verdict (gross and margin ROI beside the incremental ROI from its holdout), then per
-offer the champion's segment rules, the gains chart of its holdout, the list
-that went out (size, target and holdout, suppression counts per reason, the diff against
-the previous release), and the lift of the offer's finished campaigns. Charts are inline
-SVG drawn here, so the page needs no script, font or file from anywhere else.
+It shows the sales funnel of each pipeline (how far deals got, conversion, days in stage,
+win rate), the forecast by close period and category, every campaign's verdict (gross and
+margin ROI beside the incremental ROI from its holdout), then per offer the champion's
+segment rules, the gains chart of its holdout, the list that went out (size, target and
+holdout, suppression counts per reason, the diff against the previous release), and the
+lift of the offer's finished campaigns. Charts are inline SVG drawn here, so the page
+needs no script, font or file from anywhere else.
 """
 
 from __future__ import annotations
@@ -100,15 +101,18 @@ def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
     )
 
 
-def verdict_chart(verdicts: pd.DataFrame, width: int = 560, ceiling: float = 5.0) -> str:
+def verdict_chart(
+    verdicts: pd.DataFrame, width: int = 560, floor: float = -2.0, ceiling: float = 5.0
+) -> str:
     """Per measured campaign, gross ROI (grey bar) beside incremental ROI from the holdout
     (blue dot, whisker: its 95% interval), on one axis with break-even at 0. ROIs beyond
-    `ceiling` (500%) are drawn at the edge and marked with a triangle; the table has them."""
+    `floor` (-200%) or `ceiling` (500%) are drawn at the edge and marked with a triangle;
+    the table has them."""
     rows = verdicts.head(24)
     bar_h, gap, left, right = 10, 12, 90, 20
     height = max(len(rows), 1) * (2 * bar_h + gap) + 40
     values = rows[["roi", "incremental_roi_low", "incremental_roi_high"]].astype(float)
-    low = min(float(values.min().min()), -1.0)
+    low = max(min(float(values.min().min()), -1.0), floor)
     high = min(max(float(values.max().max()), 1.0), ceiling)
     w = width - left - right
 
@@ -133,6 +137,8 @@ def verdict_chart(verdicts: pd.DataFrame, width: int = 560, ceiling: float = 5.0
             )
             if r.roi > high:
                 parts.append(_clip_mark(x(high), y + bar_h / 2))
+            elif r.roi < low:
+                parts.append(_clip_mark(x(low), y + bar_h / 2, left_side=True))
         if pd.notna(r.incremental_roi):
             cy = y + bar_h * 1.5
             if pd.notna(r.incremental_roi_low) and pd.notna(r.incremental_roi_high):
@@ -147,6 +153,8 @@ def verdict_chart(verdicts: pd.DataFrame, width: int = 560, ceiling: float = 5.0
             )
             if r.incremental_roi_high > high:
                 parts.append(_clip_mark(x(high), cy))
+            if r.incremental_roi_low < low:
+                parts.append(_clip_mark(x(low), cy, left_side=True))
     axis = (
         f'<text x="{x(0):.1f}" y="{height - 18}" text-anchor="middle">break-even</text>'
         f'<text x="{left}" y="{height - 18}">{_pct(low)}</text>'
@@ -161,11 +169,95 @@ def verdict_chart(verdicts: pd.DataFrame, width: int = 560, ceiling: float = 5.0
     )
 
 
-def _clip_mark(x: float, y: float) -> str:
-    """A triangle at the chart's edge: the value goes on beyond it."""
+def _clip_mark(x: float, y: float, left_side: bool = False) -> str:
+    """A triangle at the chart's edge, pointing out: the value goes on beyond it."""
+    tip = x - 6 if left_side else x + 6
     return (
-        f'<polygon class="clipped" points="{x:.1f},{y - 4} {x + 6:.1f},{y} {x:.1f},{y + 4}" '
+        f'<polygon class="clipped" points="{x:.1f},{y - 4} {tip:.1f},{y} {x:.1f},{y + 4}" '
         f'fill="#1d2430"/>'
+    )
+
+
+def funnel_chart(stages: pd.DataFrame, width: int = 640) -> str:
+    """One pipeline's stages top to bottom: a bar of the deals that reached each, labelled
+    with the conversion out of the stage and the median days spent in it."""
+    bar_h, gap, left, right = 18, 8, 110, 250
+    height = len(stages) * (bar_h + gap) + 24
+    top = max(float(stages["deals_reached"].max()), 1.0)
+    w = width - left - right
+    parts = []
+    for i, r in enumerate(stages.to_dict("records")):
+        y = 6 + i * (bar_h + gap)
+        size = w * float(r["deals_reached"]) / top
+        facts = [f"{_num(r['deals_reached'])} deals"]
+        if pd.notna(r.get("conversion_rate")):
+            facts.append(f"{_pct(r['conversion_rate'])} convert")
+        if pd.notna(r.get("median_days_in_stage")):
+            facts.append(f"median {_num(r['median_days_in_stage'], 1)} days")
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_h - 5}" text-anchor="end">{_e(r["stage"])}</text>'
+            f'<rect class="stage-bar" x="{left}" y="{y}" width="{max(size, 1):.1f}" '
+            f'height="{bar_h}" fill="#2b6cb0"/>'
+            f'<text x="{left + size + 6:.1f}" y="{y + bar_h - 5}">{_e(", ".join(facts))}</text>'
+        )
+    return (
+        f'<svg class="chart funnel" width="{width}" height="{height}" role="img" '
+        f'aria-label="sales funnel chart" xmlns="http://www.w3.org/2000/svg">'
+        f"{''.join(parts)}</svg>"
+    )
+
+
+#: Forecast categories from the surest to the least sure, and how each is drawn.
+FORECAST_CATEGORIES = {
+    "closed": "#22543d",
+    "commit": "#2b6cb0",
+    "best case": "#63b3ed",
+    "pipeline": "#c9d6ea",
+}
+
+
+def forecast_chart(forecast: pd.DataFrame, width: int = 560, height: int = 240) -> str:
+    """The amount of each close period stacked by forecast category (closed at the bottom,
+    pipeline at the top), with the period's expected amount written above its bar."""
+    forecast = forecast[forecast["period_start"].notna()]
+    periods = sorted(forecast["period_start"].unique())[:8]
+    left, bottom, top_pad = 60, 44, 18
+    h = height - bottom - top_pad
+    totals = forecast.groupby("period_start")["amount"].sum().astype(float)
+    top = max(float(totals.max()) if len(totals) else 0.0, 1.0)
+    slot = (width - left - 10) / max(len(periods), 1)
+    parts = []
+    for i, period in enumerate(periods):
+        rows = forecast[forecast["period_start"] == period].set_index("forecast_category")
+        x = left + i * slot + slot * 0.15
+        y = top_pad + h
+        for category, colour in FORECAST_CATEGORIES.items():
+            if category not in rows.index:
+                continue
+            size = h * float(rows.loc[category, "amount"]) / top
+            y -= size
+            parts.append(
+                f'<rect class="forecast-{category.replace(" ", "-")}" x="{x:.1f}" '
+                f'y="{y:.1f}" width="{slot * 0.7:.1f}" height="{size:.1f}" fill="{colour}"/>'
+            )
+        expected = float(rows["expected_amount"].astype(float).sum())
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{y - 4:.1f}" text-anchor="middle">'
+            f"{_num(expected)}</text>"
+            f'<text x="{x + slot * 0.35:.1f}" y="{top_pad + h + 14}" text-anchor="middle">'
+            f"{_e(pd.Timestamp(period).strftime('%b %Y'))}</text>"
+        )
+    legend = " ".join(
+        f'<tspan fill="{colour}">\u25a0</tspan> {_e(category)}'
+        for category, colour in FORECAST_CATEGORIES.items()
+    )
+    return (
+        f'<svg class="chart forecast" width="{width}" height="{height}" role="img" '
+        f'aria-label="forecast by category and period" xmlns="http://www.w3.org/2000/svg">'
+        f"{''.join(parts)}"
+        f'<text x="{left}" y="{height - 18}">amount by category; above each bar the '
+        f"expected amount</text>"
+        f'<text x="{left}" y="{height - 4}">{legend}</text></svg>'
     )
 
 
@@ -533,9 +625,48 @@ def _fairness_part(fairness: dict) -> str:
     return "".join(parts)
 
 
+def _forecast_section(forecast: pd.DataFrame | None) -> str:
+    """The forecast by close month (chart) and quarter (table), by category
+    (fct_forecast_by_period, dimension all)."""
+    if forecast is None or forecast.empty:
+        return ""
+    months = forecast[forecast["period_type"] == "month"]
+    quarters = forecast[forecast["period_type"] == "quarter"].sort_values(
+        ["period_start", "forecast_category"], na_position="last"
+    )
+    rows = [
+        [
+            "no close date"
+            if pd.isna(r["period_start"])
+            else pd.Timestamp(r["period_start"]).strftime("%Y-%m-%d"),
+            r["forecast_category"],
+            _num(r["deals"]),
+            _num(r["amount"]),
+            _num(r["expected_amount"]),
+        ]
+        for r in quarters.to_dict("records")
+    ]
+    return (
+        '<section id="forecast"><h2>Forecast</h2>'
+        "<p>Open deals by the month they are expected to close, by category: commit, best "
+        "case and pipeline by win probability (measured stage rates; a stalled deal at the "
+        "win rate measured on deals that stalled before), and what was won so far this "
+        "period (closed).</p>"
+        + forecast_chart(months)
+        + _table(
+            ["quarter", "category", "deals", "amount", "expected amount"],
+            rows,
+            numeric={2, 3, 4},
+            cls="forecast",
+        )
+        + "</section>"
+    )
+
+
 def _funnel_section(reach: pd.DataFrame | None, outcomes: pd.DataFrame | None) -> str:
-    """Per sales pipeline: how many deals reached each stage (fct_stage_reach), and the
-    pipeline's win rate and won amount (fct_deal_outcomes, dimension all)."""
+    """Per sales pipeline: how many deals reached each stage (fct_stage_reach, with the
+    conversion out of the stage and its median days), and the pipeline's win rate and won
+    amount (fct_deal_outcomes, dimension all)."""
     if reach is None or reach.empty:
         return ""
     parts = ['<section id="funnel"><h2>Sales funnel</h2>']
@@ -550,6 +681,7 @@ def _funnel_section(reach: pd.DataFrame | None, outcomes: pd.DataFrame | None) -
                 f"<p>{_num(summary['deals'])} deals, {_num(summary['open_deals'])} open; "
                 f"win rate {_pct(summary['win_rate'])}, won {_num(summary['won_amount'])}</p>"
             )
+        parts.append(funnel_chart(stages))
         parts.append(
             _table(
                 [
@@ -645,10 +777,12 @@ def render(
     funnel: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     curves: pd.DataFrame | None = None,
     verdicts: pd.DataFrame | None = None,
+    forecast: pd.DataFrame | None = None,
 ) -> str:
     """The page as a string (pure: everything it shows is passed in). `funnel` is
     (fct_stage_reach, fct_deal_outcomes' overall rows); `curves` the date's ml.list_curves;
-    `verdicts` fct_campaign_verdicts' started campaigns."""
+    `verdicts` fct_campaign_verdicts' started campaigns; `forecast` fct_forecast_by_period's
+    overall rows."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(
         _offer_section(
@@ -667,6 +801,7 @@ def render(
         f"<h1>crm-analytics: the run for {_e(as_of)}</h1>"
         f'<p class="muted">run {_e(run_id)} · generated {generated} · offers: {toc}</p>'
         f"{_funnel_section(*(funnel or (None, None)))}"
+        f"{_forecast_section(forecast)}"
         f"{_campaigns_section(verdicts)}"
         f"{sections}{_validation_section(validation)}</body></html>"
     )
@@ -719,6 +854,14 @@ def write_report(
             if table_exists(con, "marts", "fct_campaign_lift")
             else pd.DataFrame(columns=["offer_product_id"])
         )
+        forecast = (
+            con.execute(
+                "SELECT * FROM marts.fct_forecast_by_period WHERE dimension = 'all' "
+                "ORDER BY period_type, period_start"
+            ).df()
+            if table_exists(con, "marts", "fct_forecast_by_period")
+            else None
+        )
         verdicts = (
             con.execute(
                 "SELECT * FROM marts.fct_campaign_verdicts WHERE actual_start IS NOT NULL "
@@ -730,7 +873,12 @@ def write_report(
         funnel = None
         if table_exists(con, "marts", "fct_stage_reach"):
             funnel = (
-                con.execute("SELECT * FROM marts.fct_stage_reach").df(),
+                con.execute(
+                    "SELECT r.*, c.conversion_rate, c.median_days_in_stage "
+                    "FROM marts.fct_stage_reach AS r LEFT JOIN marts.fct_funnel_stage_conversion "
+                    "AS c ON c.dimension = 'all' AND c.pipeline_id = r.pipeline_id "
+                    "AND c.stage = r.stage"
+                ).df(),
                 con.execute("SELECT * FROM marts.fct_deal_outcomes WHERE dimension = 'all'").df(),
             )
         curves = (
@@ -743,7 +891,17 @@ def write_report(
         )
     model_dirs = {offer: registry.champion_dir(offer) for offer in offers}
     page = render(
-        as_of, run_id, offers, published, model_dirs, lift, validation, funnel, curves, verdicts
+        as_of,
+        run_id,
+        offers,
+        published,
+        model_dirs,
+        lift,
+        validation,
+        funnel,
+        curves,
+        verdicts,
+        forecast,
     )
     folder = settings.reports / "runs"
     folder.mkdir(parents=True, exist_ok=True)

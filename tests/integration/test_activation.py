@@ -245,6 +245,11 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
     assert parsed.tags.get("svg.verdicts", 0) == 1
     assert parsed.tags.get("rect.gross-roi", 0) >= 10
     assert parsed.tags.get("circle.incremental-roi", 0) >= 10
+    # the funnel of the demo's one pipeline (four open stages and won) and the forecast
+    assert parsed.tags.get("svg.funnel", 0) == 1 and parsed.tags.get("rect.stage-bar", 0) == 5
+    assert parsed.tags.get("svg.forecast", 0) == 1
+    assert parsed.tags.get("rect.forecast-commit", 0) >= 1
+    assert parsed.tags.get("rect.forecast-closed", 0) == 1  # won so far this month
     for table in (
         "rules",
         "list-size",
@@ -252,6 +257,7 @@ def test_the_run_report_renders_its_charts_and_tables_in_headless_chromium(demo,
         "diff",
         "campaign-lift",
         "campaign-verdicts",
+        "forecast",
         "fairness",
         "funnel",
         "calibration",

@@ -27,6 +27,7 @@ MARTS = (
     "fct_opportunity_stages",
     "fct_funnel_stage_conversion",
     "fct_pipeline_forecast",
+    "fct_forecast_by_period",
     "fct_win_loss",
     "fct_deal_outcomes",
     "fct_stage_reach",
@@ -171,7 +172,7 @@ def test_the_forecast_weights_open_deals_by_measured_rates(pipeline):
     home = pipeline["home"]
     rows = query(
         home,
-        "SELECT current_stage, min(win_probability), max(win_probability) "
+        "SELECT current_stage, min(stage_win_probability), max(stage_win_probability) "
         "FROM marts.fct_pipeline_forecast GROUP BY 1",
     )
     assert rows
@@ -192,6 +193,18 @@ def test_the_forecast_weights_open_deals_by_measured_rates(pipeline):
     assert scalar(home, "SELECT count(*) FROM marts.fct_pipeline_forecast") == scalar(
         home, "SELECT count(*) FROM marts.fct_opportunities WHERE status = 'open'"
     )
+    # a deal is weighted by the stage rates, or, stalled beyond its stage's 80th
+    # percentile with enough stalled deals closed, by their measured win rate
+    assert query(
+        home,
+        "SELECT count(*) FROM marts.fct_pipeline_forecast WHERE win_probability "
+        "IS DISTINCT FROM CASE win_probability_basis WHEN 'stalled rate' "
+        "THEN stalled_win_rate ELSE stage_win_probability END "
+        "OR (win_probability_basis = 'stalled rate') <> (is_stalled AND "
+        "stalled_deals_closed >= 10) "
+        "OR is_stalled <> (days_in_current_stage > p80_days_in_stage)",
+    ) == [(0,)]
+    assert scalar(home, "SELECT count(*) FROM marts.fct_pipeline_forecast WHERE is_stalled") > 0
 
 
 def test_campaign_target_groups_respond_more_than_control_groups(pipeline):

@@ -196,6 +196,8 @@ def test_the_funnel_section_shows_each_pipelines_stages_in_order_escaped():
             "deals_reached_by_history": [5, 10, 5, 2],
             "reach_rate": [1.0, 1.0, 0.5, 0.2],
             "reached_from_previous_stage": [None, None, 0.5, 0.4],
+            "conversion_rate": [0.6, 0.5, 0.4, None],
+            "median_days_in_stage": [3.0, 12.5, 7.0, None],
         }
     )
     outcomes = pd.DataFrame(
@@ -216,6 +218,11 @@ def test_the_funnel_section_shows_each_pipelines_stages_in_order_escaped():
     )
     assert funnel.index("<h3>new</h3>") < funnel.index("<h3>renewal</h3>")
     assert "40 deals, 12 open; win rate 25.0%, won 12,345" in funnel
+    # one chart per pipeline: a bar per stage, widest for the stage most deals reached
+    assert funnel.count('class="chart funnel"') == 2
+    assert funnel.count('class="stage-bar"') == 4
+    assert "40 deals, 50.0% convert, median 12.5 days" in funnel
+    assert "8 deals</text>" in funnel  # won: no rate or days out of it
     assert render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame()).count("funnel") == 0
 
 
@@ -265,3 +272,39 @@ def test_the_campaigns_section_shows_each_verdict_beside_both_returns():
     assert "&lt;most likely&gt;" in section
     # no verdicts mart (an older warehouse): no section
     assert 'id="campaigns"' not in render(date(2026, 6, 1), "r", [], {}, {}, pd.DataFrame())
+
+
+def test_the_forecast_section_stacks_each_period_by_category():
+    rows = [
+        ("month", "2026-06-01", "closed", 3, 300.0, 300.0),
+        ("month", "2026-06-01", "commit", 2, 1000.0, 800.0),
+        ("month", "2026-07-01", "pipeline", 4, 2000.0, 400.0),
+        ("month", None, "pipeline", 1, 50.0, None),
+        ("quarter", "2026-04-01", "commit", 2, 1000.0, 800.0),
+        ("quarter", "2026-04-01", "closed", 3, 300.0, 300.0),
+        ("quarter", "2026-07-01", "pipeline", 4, 2000.0, 400.0),
+    ]
+    forecast = pd.DataFrame(
+        rows,
+        columns=[
+            "period_type",
+            "period_start",
+            "forecast_category",
+            "deals",
+            "amount",
+            "expected_amount",
+        ],
+    )
+    forecast["period_start"] = pd.to_datetime(forecast["period_start"])
+    page = render(date(2026, 6, 15), "r", [], {}, {}, pd.DataFrame(), forecast=forecast)
+    section = page[page.index('id="forecast"') :]
+    assert section.count('class="chart forecast"') == 1
+    # two dated months: closed and commit stacked in June, pipeline in July
+    assert section.count('class="forecast-closed"') == 1
+    assert section.count('class="forecast-commit"') == 1
+    assert section.count('class="forecast-pipeline"') == 1
+    assert ">1,100</text>" in section and ">400</text>" in section  # expected per month
+    assert "Jun 2026" in section and "Jul 2026" in section
+    table = section[section.index('class="forecast"') :]
+    assert table.index("2026-04-01") < table.index("2026-07-01")
+    assert 'id="forecast"' not in render(date(2026, 6, 15), "r", [], {}, {}, pd.DataFrame())

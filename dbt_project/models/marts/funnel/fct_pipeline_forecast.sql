@@ -3,7 +3,16 @@
     rates of fct_funnel_stage_conversion), and its expected close the median days left in
     its current stage plus the median days of the stages after it. Beside it, the CRM's
     own probability of the stage when the pipelines file gives one (amount x probability,
-    the naive forecast the measured one replaces). -#}
+    the naive forecast the measured one replaces).
+
+    A deal in its stage longer than the stage's 80th percentile of days (among stays that
+    ended) is stalled: it is weighted by the win rate measured on closed deals that once
+    stayed in that stage beyond the same mark, when at least `stalled_min_deals` such
+    deals are known, instead of by the stage rates, which describe deals that move.
+    Each deal falls in a forecast category (var forecast_categories): a stage mapped in
+    `stages`, else commit from the `commit` probability up, best case from `best_case`,
+    else pipeline. fct_forecast_by_period rolls them up by close month and quarter. -#}
+{%- set categories = var('forecast_categories') %}
 with
 
 open_opportunities as (
@@ -17,9 +26,28 @@ rates as (
         stage,
         stage_order,
         conversion_rate,
-        coalesce(median_days_in_stage, 0) as median_days
+        coalesce(median_days_in_stage, 0) as median_days,
+        p80_days_in_stage
     from {{ ref('fct_funnel_stage_conversion') }}
     where dimension = 'all'
+),
+
+stalled_history as (
+    -- closed deals that once stayed in an open stage beyond its 80th percentile: how many,
+    -- and how many of them were won in the end
+    select
+        stays.pipeline_id,
+        stays.stage,
+        count(*) as stalled_deals_closed,
+        sum(case when deals.is_won then 1 else 0 end) as stalled_deals_won
+    from {{ ref('fct_opportunity_stages') }} as stays
+    inner join {{ ref('fct_opportunities') }} as deals
+        on stays.opportunity_id = deals.opportunity_id
+    inner join rates
+        on stays.pipeline_id = rates.pipeline_id and stays.stage = rates.stage
+    where stays.stage_kind = 'open' and deals.is_closed
+        and stays.days_in_stage > rates.p80_days_in_stage
+    group by stays.pipeline_id, stays.stage
 ),
 
 pipeline_stages as (
@@ -40,7 +68,8 @@ from_stage as (
         end as win_probability,
         sum(case when later.stage_order > current_rates.stage_order then later.median_days else 0 end)
             as median_days_after_stage,
-        max(current_rates.median_days) as median_days_in_stage
+        max(current_rates.median_days) as median_days_in_stage,
+        max(current_rates.p80_days_in_stage) as p80_days_in_stage
     from rates as current_rates
     inner join rates as later
         on later.pipeline_id = current_rates.pipeline_id
@@ -59,8 +88,14 @@ forecast as (
         open_opportunities.current_stage,
         open_opportunities.days_in_current_stage,
         open_opportunities.amount,
-        from_stage.win_probability,
-        open_opportunities.amount * from_stage.win_probability as expected_amount,
+        from_stage.win_probability as stage_win_probability,
+        from_stage.p80_days_in_stage,
+        coalesce(
+            open_opportunities.days_in_current_stage > from_stage.p80_days_in_stage, false
+        ) as is_stalled,
+        stalled_history.stalled_deals_closed,
+        {{ safe_ratio('stalled_history.stalled_deals_won', 'stalled_history.stalled_deals_closed') }}
+            as stalled_win_rate,
         case
             when from_stage.median_days_in_stage > open_opportunities.days_in_current_stage
                 then from_stage.median_days_in_stage - open_opportunities.days_in_current_stage
@@ -76,14 +111,42 @@ forecast as (
     left join pipeline_stages
         on open_opportunities.pipeline_id = pipeline_stages.pipeline_id
         and open_opportunities.current_stage = pipeline_stages.stage
+    left join stalled_history
+        on open_opportunities.pipeline_id = stalled_history.pipeline_id
+        and open_opportunities.current_stage = stalled_history.stage
 ),
 
-dated as (
+weighted as (
     select
         *,
+        case
+            when is_stalled and stalled_deals_closed >= {{ var('stalled_min_deals') }}
+                then 'stalled rate'
+            else 'stage rates'
+        end as win_probability_basis,
+        case
+            when is_stalled and stalled_deals_closed >= {{ var('stalled_min_deals') }}
+                then stalled_win_rate
+            else stage_win_probability
+        end as win_probability
+    from forecast
+),
+
+categorised as (
+    select
+        *,
+        amount * win_probability as expected_amount,
+        case
+            {%- for stage, category in (categories.get('stages') or {}).items() %}
+            when current_stage = '{{ stage }}' then '{{ category }}'
+            {%- endfor %}
+            when win_probability >= {{ categories['commit'] }} then 'commit'
+            when win_probability >= {{ categories['best_case'] }} then 'best case'
+            else 'pipeline'
+        end as forecast_category,
         {{ dbt.dateadd('day', 'cast(ceil(expected_days_to_close) as integer)', as_of_date()) }}
             as expected_close_date
-    from forecast
+    from weighted
 )
 
-select * from dated
+select * from categorised

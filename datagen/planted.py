@@ -23,7 +23,9 @@ Everything here is a promise the generator keeps and a later stage is expected t
 
 * Sales opportunities move lead -> qualified -> proposal -> negotiation -> won with the
   stage conversion rates in `STAGE_CONVERSION` (lead -> proposal 50%, proposal ->
-  negotiation 80%, negotiation -> won 90%) and median days in stage `STAGE_MEDIAN_DAYS`.
+  negotiation 80%, negotiation -> won 90%) and median days in stage `STAGE_MEDIAN_DAYS`;
+  a deal stalled in a stage (beyond its 80th percentile of days) advances at 0.6 times
+  the stage's rate (`STALLED_ADVANCE_FACTOR`).
 
 Feature definitions the rules use (the feature mart must compute them the same way):
 
@@ -104,4 +106,13 @@ STAGE_CONVERSION = {
     "negotiation": 0.90,  # -> won
 }
 STAGE_MEDIAN_DAYS = {"lead": 4.0, "qualified": 9.0, "proposal": 14.0, "negotiation": 10.0}
+#: Days in a stage are log-normal around the stage's median with this spread.
+STAGE_DAYS_SIGMA = 0.55
+#: A deal that stays in a stage beyond the stage's 80th percentile of days (median x
+#: exp(0.8416 x sigma), about 1.59 x the median) is stalled: it advances at this share of
+#: the stage's rate, and the deals that move on time at the rate that keeps the stage's
+#: overall rate at STAGE_CONVERSION. So a stalled deal is won about 0.6 times as often as
+#: the stage rates say, which the forecast's stalled-deal rule should measure.
+STALLED_ADVANCE_FACTOR = 0.6
+STALLED_QUANTILE_Z = 0.8416
 COMPETITORS = ("Acme Corp", "Globex", "Initech", "Umbrella", "Hooli")

@@ -66,9 +66,10 @@ def draw_opportunities(c, rng, spec: GenerationSpec, reps, campaigns, members):
         stage_rows_day.append(t[entered])
         current[entered] = stage
         alive &= t < days
-        duration = rng.lognormal(np.log(planted.STAGE_MEDIAN_DAYS[stage]), 0.55, k)
+        median = planted.STAGE_MEDIAN_DAYS[stage]
+        duration = rng.lognormal(np.log(median), planted.STAGE_DAYS_SIGMA, k)
         exit_t = t + duration
-        advance = rng.random(k) < planted.STAGE_CONVERSION[stage]
+        advance = rng.random(k) < _advance_rate(stage, duration)
         done = alive & (exit_t < days)
         fail = done & ~advance
         u = rng.random(k)
@@ -134,6 +135,19 @@ def draw_opportunities(c, rng, spec: GenerationSpec, reps, campaigns, members):
         "hist_stage": np.concatenate(stage_rows_stage),
         "hist_day": hist_day,
     }, contracts
+
+
+def _advance_rate(stage: str, duration: np.ndarray) -> np.ndarray:
+    """The chance to move on from `stage` after `duration` days in it: lower for a stalled
+    deal (beyond the stage's 80th percentile), higher for the others, so that the stage's
+    rate over all deals stays at planted.STAGE_CONVERSION."""
+    rate = planted.STAGE_CONVERSION[stage]
+    p80 = planted.STAGE_MEDIAN_DAYS[stage] * np.exp(
+        planted.STALLED_QUANTILE_Z * planted.STAGE_DAYS_SIGMA
+    )
+    stalled_rate = rate * planted.STALLED_ADVANCE_FACTOR
+    on_time_rate = min((rate - 0.2 * stalled_rate) / 0.8, 1.0)
+    return np.where(duration > p80, stalled_rate, on_time_rate)
 
 
 # ----------------------------------------------------------------------------- assembly

@@ -205,6 +205,16 @@ def test_the_forecast_weights_open_deals_by_measured_rates(pipeline):
         "OR is_stalled <> (days_in_current_stage > p80_days_in_stage)",
     ) == [(0,)]
     assert scalar(home, "SELECT count(*) FROM marts.fct_pipeline_forecast WHERE is_stalled") > 0
+    # the demo plants it: a deal stalled in a stage advances at 0.6 x the stage's rate, so
+    # stalled deals are won about 0.6 times as often as the stage rates say
+    measured = scalar(
+        home,
+        "SELECT sum(stalled_deals_closed * stalled_win_rate) "
+        "/ sum(stalled_deals_closed * stage_win_probability) FROM (SELECT DISTINCT "
+        "current_stage, stalled_deals_closed, stalled_win_rate, stage_win_probability "
+        "FROM marts.fct_pipeline_forecast)",
+    )
+    assert measured == pytest.approx(planted.STALLED_ADVANCE_FACTOR, abs=0.2)
 
 
 def test_campaign_target_groups_respond_more_than_control_groups(pipeline):

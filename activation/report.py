@@ -101,6 +101,10 @@ def lift_chart(lift: pd.DataFrame, width: int = 420) -> str:
     )
 
 
+#: Campaigns drawn in the verdict chart (the latest first); the table lists every one.
+VERDICT_CHART_ROWS = 24
+
+
 def verdict_chart(
     verdicts: pd.DataFrame, width: int = 560, floor: float = -2.0, ceiling: float = 5.0
 ) -> str:
@@ -108,7 +112,7 @@ def verdict_chart(
     (blue dot, whisker: its 95% interval), on one axis with break-even at 0. ROIs beyond
     `floor` (-200%) or `ceiling` (500%) are drawn at the edge and marked with a triangle;
     the table has them."""
-    rows = verdicts.head(24)
+    rows = verdicts.head(VERDICT_CHART_ROWS)
     bar_h, gap, left, right = 10, 12, 90, 20
     height = max(len(rows), 1) * (2 * bar_h + gap) + 40
     values = rows[["roi", "incremental_roi_low", "incremental_roi_high"]].astype(float)
@@ -714,7 +718,11 @@ def _campaigns_section(verdicts: pd.DataFrame | None) -> str:
     and margin ROI beside the incremental ROI from the holdout, and the reason."""
     if verdicts is None or verdicts.empty:
         return ""
-    measured = verdicts[verdicts["roi"].notna() | verdicts["incremental_roi"].notna()]
+    # the chart: campaigns whose figures are final (not those still in their lift window)
+    measured = verdicts[
+        ~verdicts["verdict"].isin(["not started", "too early"])
+        & (verdicts["roi"].notna() | verdicts["incremental_roi"].notna())
+    ]
     counts = verdicts["verdict"].value_counts()
     summary = ", ".join(f"{n} {_e(v)}" for v, n in counts.items())
     parts = [
@@ -726,6 +734,11 @@ def _campaigns_section(verdicts: pd.DataFrame | None) -> str:
     ]
     if len(measured):
         parts.append(verdict_chart(measured))
+        if len(measured) > VERDICT_CHART_ROWS:
+            parts.append(
+                f'<p class="muted">The chart shows the {VERDICT_CHART_ROWS} latest of '
+                f"{len(measured)} measured campaigns; the table has them all.</p>"
+            )
     parts.append(
         _table(
             [

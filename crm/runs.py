@@ -113,11 +113,28 @@ def resolve_as_of(params: dict | None, logical_date: datetime | None) -> date:
     return check_as_of((logical_date.astimezone(UTC) - timedelta(days=1)).date())
 
 
-def backfill_dates(first: date, last: date, reverse: bool = False) -> list[date]:
-    """Every as-of date from `first` to `last`, oldest first (newest first if `reverse`)."""
+def backfill_dates(first: date, last: date, reverse: bool = False, every: str = "1") -> list[date]:
+    """The as-of dates from `first` to `last`, oldest first (newest first if `reverse`):
+    every day, every N days (`every` = "N", from `first`), or the last day of each month
+    (`every` = "month-end"; history marts and forecast accuracy read month ends)."""
     if last < first:
         raise BadInputError(f"--to {last} is before --from {first}")
-    dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    if every == "month-end":
+        dates = [
+            d
+            for d in (first + timedelta(days=i) for i in range((last - first).days + 1))
+            if (d + timedelta(days=1)).day == 1
+        ]
+    else:
+        try:
+            step = int(every)
+        except ValueError:
+            step = 0
+        if step < 1:
+            raise BadInputError(f"--every {every!r}: a number of days (1 or more) or month-end")
+        dates = [first + timedelta(days=i) for i in range(0, (last - first).days + 1, step)]
+    if not dates:
+        raise BadInputError(f"no month ends from {first} to {last}")
     return dates[::-1] if reverse else dates
 
 

@@ -168,6 +168,7 @@ def _master_tables(spec, clock: Clock, rng, c, prod, reps, customer_ids) -> dict
             "owner_id": pa.array(quotas["owner_id"], pa.string()),
             "quarter_start": pa.array(quotas["quarter_start"], pa.date32()),
             "quota": pa.array(quotas["quota"], pa.float64()),
+            "updated_at": pa.array(quotas["updated_at"], pa.timestamp("us")),
         }
     )
     return tables

@@ -3,7 +3,7 @@ the sales reps of the demo CRM."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -178,14 +178,15 @@ def draw_sales_reps(n_customers: int, rng: np.random.Generator) -> dict[str, np.
 def sales_quotas(reps: dict[str, np.ndarray], first: date, last: date) -> dict[str, list]:
     """One quota per rep and quarter from `first`'s quarter to `last`'s: the rep's
     quarterly quota, 25% higher in the fourth quarter and 3% higher every quarter after
-    the first. The first rep has no row for the history's first two quarters, so the
-    marts fall back to `sales_reps.quarterly_quota` there (`planted.QUOTA_FALLBACK_QUARTERS`)."""
+    the first, set two weeks before the quarter. The first rep has no row for the
+    history's first two quarters, so the marts fall back to `sales_reps.quarterly_quota`
+    there (`planted.QUOTA_FALLBACK_QUARTERS`)."""
     quarters = []
     q = date(first.year, 3 * ((first.month - 1) // 3) + 1, 1)
     while q <= last:
         quarters.append(q)
         q = date(q.year + (q.month == 10), (q.month + 2) % 12 + 1, 1)
-    rows: dict[str, list] = {"owner_id": [], "quarter_start": [], "quota": []}
+    rows: dict[str, list] = {"owner_id": [], "quarter_start": [], "quota": [], "updated_at": []}
     for i, (owner, base) in enumerate(zip(reps["owner_id"], reps["quarterly_quota"], strict=True)):
         for k, quarter in enumerate(quarters):
             if i == 0 and k < planted.QUOTA_FALLBACK_QUARTERS:
@@ -194,4 +195,9 @@ def sales_quotas(reps: dict[str, np.ndarray], first: date, last: date) -> dict[s
             rows["owner_id"].append(owner)
             rows["quarter_start"].append(quarter)
             rows["quota"].append(float(round(base * season * 1.03**k, -3)))
+            # set two weeks before the quarter starts
+            rows["updated_at"].append(
+                datetime.combine(quarter - timedelta(days=14), datetime.min.time())
+                + timedelta(hours=9)
+            )
     return rows

@@ -215,6 +215,7 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             "sales_quotas",
             key=("owner_id", "quarter_start"),
+            version_column="updated_at",
             references=(Reference("owner_id", "sales_reps", "owner_id"),),
             description="Bookings quota per rep and quarter; a team's quota is the sum of "
             "its reps'. A quarter without a row falls back to sales_reps.quarterly_quota.",
@@ -227,6 +228,11 @@ ENTITIES: dict[str, Entity] = {
                     description="The quarter's first day (any day of it names the quarter).",
                 ),
                 _money("quota", required=True),
+                _ts(
+                    "updated_at",
+                    description="When the quota was set or revised: a run for an earlier "
+                    "date uses the quota known then.",
+                ),
             ),
         ),
         Entity(

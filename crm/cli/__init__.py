@@ -3,7 +3,8 @@
     crm generate --customers N [--seed S] [--end DATE] [--format parquet|csv] [--dirty-rate R]
                  [--target files|postgres]
     crm run [--as-of DATE] [--reload] [--full-refresh] [--train] [--no-ml] [--json]
-    crm backfill --from DATE --to DATE [--reverse] [--no-ml]   one run per as-of date
+    crm backfill --from DATE --to DATE [--every N|month-end] [--reverse] [--no-ml]
+                                        one run per as-of date
     crm demo [--customers N] [--force]  a fresh demo CRM, then crm run (refuses a home it
                                         did not make unless --force)
     crm postgres-marts [--as-of DATE]   the marts on PostgreSQL too (CRM_PG_*), BI role

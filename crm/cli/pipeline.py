@@ -76,7 +76,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from crm.runs import backfill_dates
 
     try:
-        dates = backfill_dates(as_of_arg(args.date_from), as_of_arg(args.date_to), args.reverse)
+        dates = backfill_dates(
+            as_of_arg(args.date_from), as_of_arg(args.date_to), args.reverse, args.every
+        )
     except BadInputError as exc:
         raise UsageError(str(exc)) from exc
     print(f"Backfilling {len(dates)} date(s), {dates[0]} to {dates[-1]}, one run each...")
@@ -196,6 +198,12 @@ def register(sub, root: argparse.ArgumentParser) -> None:
     back.add_argument("--from", dest="date_from", required=True, help="first as-of date")
     back.add_argument("--to", dest="date_to", required=True, help="last as-of date")
     back.add_argument("--reverse", action="store_true", help="newest date first")
+    back.add_argument(
+        "--every",
+        default="1",
+        metavar="DAYS|month-end",
+        help="one date every DAYS days from --from (default 1), or each month's last day",
+    )
     back.add_argument(
         "--no-ml", action="store_true", help="the pipeline only: no scoring or publishing"
     )

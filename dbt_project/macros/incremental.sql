@@ -55,3 +55,11 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{% macro forget_this_as_of_date() -%}
+    {#- A history mart keeps one as-of date per run: the run's own date is deleted before
+        it is written again, so a re-run or a backfill replaces it and keeps the others. -#}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where as_of_date = {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}

@@ -93,6 +93,21 @@ def test_a_backfill_covers_every_date_in_the_order_asked():
     assert backfill_dates(first, first) == [first]
     with pytest.raises(BadInputError, match="before"):
         backfill_dates(last, first)
+    # history by the week, or by month end (what forecast accuracy reads)
+    assert backfill_dates(date(2026, 1, 1), date(2026, 1, 20), every="7") == [
+        date(2026, 1, 1),
+        date(2026, 1, 8),
+        date(2026, 1, 15),
+    ]
+    assert backfill_dates(date(2026, 1, 15), date(2026, 4, 30), every="month-end") == [
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+        date(2026, 4, 30),
+    ]
+    for every, message in (("0", "--every"), ("weekly", "--every"), ("month-end", "no month")):
+        with pytest.raises(BadInputError, match=message):
+            backfill_dates(date(2026, 1, 2), date(2026, 1, 20), every=every)
 
 
 def test_a_run_left_running_by_a_killed_process_is_marked_interrupted(crm_home):

@@ -11,10 +11,12 @@
 with
 
 campaigns as (
-    select campaign_id, campaign_name, channel, region, status, offer_product_id,
-        actual_start, actual_end, actual_cost
-    from {{ ref('stg_crm__campaigns') }}
-    where actual_start is not null and offer_product_id is not null
+    select
+        c.campaign_id, c.campaign_name, c.channel, c.region, c.status, c.offer_product_id,
+        c.actual_start, c.actual_end, c.actual_cost, p.list_price as offer_list_price
+    from {{ ref('stg_crm__campaigns') }} as c
+    left join {{ ref('stg_crm__products') }} as p on c.offer_product_id = p.product_id
+    where c.actual_start is not null and c.offer_product_id is not null
 ),
 
 adoptions as (
@@ -121,30 +123,52 @@ lift as (
         (adoption_rate_target - adoption_rate_control) * members_target as incremental_adopters,
         (revenue_per_member_target - revenue_per_member_control) * members_target
             as incremental_revenue,
-        -- Welch: the standard error of the difference in mean revenue per member, from each
-        -- group's sample variance; null when a group has a single member
-        -- (greatest: rounding must not take a zero variance below zero)
-        sqrt(
-            greatest(
-                adoption_revenue_squares_target
-                - members_target * revenue_per_member_target * revenue_per_member_target, 0
-            ) / nullif(members_target - 1, 0) / members_target
-            + greatest(
-                adoption_revenue_squares_control
-                - members_control * revenue_per_member_control * revenue_per_member_control, 0
-            ) / nullif(members_control - 1, 0) / members_control
-        ) as revenue_per_member_se
+        -- the value of one adoption: the mean amount of the adoptions in either group, else
+        -- the offer's list price (nobody adopted)
+        coalesce(
+            {{ safe_ratio('adoption_revenue_target + adoption_revenue_control',
+                          'adopters_target + adopters_control') }},
+            offer_list_price
+        ) as adoption_value
     from adjusted
 ),
 
-revenue_interval as (
+revenue_adjusted as (
+    -- as Agresti-Caffo does for the rates: one adopter (at adoption_value) and one
+    -- non-adopter added to each group, so a group where nobody (or everybody) adopted still
+    -- has a variance, and a small control group gives a wide interval, not a narrow one
     select
         *,
-        (revenue_per_member_target - revenue_per_member_control - 1.96 * revenue_per_member_se)
-            * members_target as incremental_revenue_low,
-        (revenue_per_member_target - revenue_per_member_control + 1.96 * revenue_per_member_se)
-            * members_target as incremental_revenue_high
+        cast(adoption_revenue_target + adoption_value as double precision) / (members_target + 2)
+            as rev_t_adj,
+        cast(adoption_revenue_control + adoption_value as double precision) / (members_control + 2)
+            as rev_c_adj,
+        adoption_revenue_squares_target + adoption_value * adoption_value as sq_t_adj,
+        adoption_revenue_squares_control + adoption_value * adoption_value as sq_c_adj
     from lift
+),
+
+revenue_interval as (
+    -- normal approximation of the difference in mean offer revenue per member, with each
+    -- group's own variance (Welch's standard error), times the target members
+    -- (greatest: rounding must not take a zero variance below zero)
+    select
+        *,
+        (rev_t_adj - rev_c_adj - 1.96 * revenue_per_member_se) * members_target
+            as incremental_revenue_low,
+        (rev_t_adj - rev_c_adj + 1.96 * revenue_per_member_se) * members_target
+            as incremental_revenue_high
+    from (
+        select
+            *,
+            sqrt(
+                greatest(sq_t_adj - (members_target + 2) * rev_t_adj * rev_t_adj, 0)
+                    / (members_target + 1) / (members_target + 2)
+                + greatest(sq_c_adj - (members_control + 2) * rev_c_adj * rev_c_adj, 0)
+                    / (members_control + 1) / (members_control + 2)
+            ) as revenue_per_member_se
+        from revenue_adjusted
+    ) as with_se
 )
 
 select

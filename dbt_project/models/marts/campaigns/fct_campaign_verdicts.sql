@@ -1,20 +1,23 @@
 {#- One verdict per campaign, with the three returns it weighs side by side: the gross ROI
-    (attributed contract revenue under the default attribution model), the margin ROI, and
-    the incremental ROI measured against the holdout with its 95% interval.
+    (contract revenue credited by the default attribution model), the margin ROI, and the
+    incremental ROI measured against the holdout: the offer revenue the campaign added,
+    with its 95% interval (fct_campaign_lift).
 
     Gross and margin ROI credit a campaign with every contract it touched, including those
     that would have closed without it; only the holdout says what the campaign changed. So
-    the verdict rests on the holdout, and the gross figure explains the disagreement:
+    the verdict rests on the holdout, and the gross figure explains the disagreement. With
+    C the cost and [low, high] the incremental revenue's interval, rules tried in order:
       not started       the campaign has not started
-      not measurable    no offer to measure or no control group
+      not measurable    no offer to measure, or no target and control group
       too early         the lift window is still open
-      not measurable    no cost recorded, or a group of a single member (no interval)
-      paid back         the incremental revenue's lower 95% bound exceeds the cost
-      lift below cost   a real lift (lower bound above zero) that does not cover the cost
-      gross only        no significant lift, but the attributed revenue covers the cost:
-                        the buyers would most likely have bought anyway
-      not paid back     neither
-    The rules are tried in this order; `verdict_reason` states the figures behind each. -#}
+      not measurable    no cost recorded (null or 0), or no value for an adoption
+      paid back         low > C: the campaign surely returned its cost
+      inconclusive      low <= C <= high: the holdout is too small to tell
+      gross only        high < C, yet the attributed revenue covers C: the campaign surely
+                        did not return its cost, though gross ROI says it did
+      lift below cost   high < C and low > 0: a real lift that surely did not pay
+      not paid back     high < C and no sure lift
+    `verdict_reason` states the figures behind each. -#}
 with
 
 performance as (
@@ -61,10 +64,12 @@ judged as (
             when actual_start is null then 'not started'
             when offer_product_id is null or members_control is null then 'not measurable'
             when not is_window_closed then 'too early'
-            when actual_cost is null or incremental_revenue_low is null then 'not measurable'
+            when coalesce(actual_cost, 0) <= 0 or incremental_revenue_low is null
+                then 'not measurable'
             when incremental_revenue_low > actual_cost then 'paid back'
-            when incremental_revenue_low > 0 then 'lift below cost'
+            when incremental_revenue_high >= actual_cost then 'inconclusive'
             when revenue >= actual_cost then 'gross only'
+            when incremental_revenue_low > 0 then 'lift below cost'
             else 'not paid back'
         end as verdict
     from joined
@@ -81,35 +86,34 @@ select
                 when offer_product_id is null then
                     'No offer: adoption cannot be measured against a holdout.'
                 when members_control is null then
-                    'No target and control group to compare: only the gross ROI (' || {{ percent_text('roi') }}
-                    || ') is known, and it counts buyers who would have bought anyway.'
-                when actual_cost is null then 'No cost recorded.'
-                else 'A group of one member: too small for an interval.'
+                    'No target and control group to compare: only the gross ROI ('
+                    || {{ percent_text('roi') }}
+                    || ') is known, and it counts sales that would have happened anyway.'
+                when coalesce(actual_cost, 0) <= 0 then 'No cost recorded.'
+                else 'No price or adoption amount to value the lift.'
             end
         when 'too early' then
             'The lift window ends on ' || cast(cast(lift_window_end as date) as {{ dbt.type_string() }})
             || '; the figures are still moving.'
         when 'paid back' then
-            'Incremental revenue ' || {{ money_text('incremental_revenue_low') }} || ' to '
-            || {{ money_text('incremental_revenue_high') }} || ' (95%) exceeds the cost of '
+            'Incremental revenue ' || {{ interval_text() }} || ' exceeds the cost of '
             || {{ money_text('actual_cost') }} || '.'
-        when 'lift below cost' then
-            'A real lift, but incremental revenue ' || {{ money_text('incremental_revenue_low') }}
-            || ' to ' || {{ money_text('incremental_revenue_high') }}
-            || ' (95%) does not surely cover the cost of ' || {{ money_text('actual_cost') }}
-            || case when revenue >= actual_cost
-                then '; the gross ROI of ' || {{ percent_text('roi') }}
-                    || ' credits sales that would have happened anyway.'
-                else '.' end
+        when 'inconclusive' then
+            'Incremental revenue ' || {{ interval_text() }} || ' may or may not cover the cost of '
+            || {{ money_text('actual_cost') }} || ': the holdout of '
+            || cast(members_control as {{ dbt.type_string() }})
+            || ' members is too small to tell (gross ROI ' || {{ percent_text('roi') }} || ').'
         when 'gross only' then
             'Attributed revenue covers the cost (gross ROI ' || {{ percent_text('roi') }}
-            || '), but the holdout shows no significant lift (incremental revenue '
-            || {{ money_text('incremental_revenue_low') }} || ' to '
-            || {{ money_text('incremental_revenue_high') }}
-            || ', 95%): the buyers would most likely have bought anyway.'
+            || '), but the holdout shows incremental revenue of only ' || {{ interval_text() }}
+            || ', below the cost of ' || {{ money_text('actual_cost') }}
+            || ': most of the attributed sales did not depend on the campaign.'
+        when 'lift below cost' then
+            'A real lift, but incremental revenue ' || {{ interval_text() }}
+            || ' stays below the cost of ' || {{ money_text('actual_cost') }} || '.'
         else
-            'Neither the attributed revenue (' || {{ money_text('revenue') }}
-            || ') nor the incremental revenue (' || {{ money_text('incremental_revenue') }}
-            || ') covers the cost of ' || {{ money_text('actual_cost') }} || '.'
+            'Incremental revenue ' || {{ interval_text() }} || ' stays below the cost of '
+            || {{ money_text('actual_cost') }} || ', and attributed revenue ('
+            || {{ money_text('revenue') }} || ') does not cover it either.'
     end as verdict_reason
 from judged

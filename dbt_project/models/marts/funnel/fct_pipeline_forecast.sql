@@ -6,13 +6,30 @@
     the naive forecast the measured one replaces).
 
     A deal in its stage longer than the stage's 80th percentile of days (among stays that
-    ended) is stalled: it is weighted by the win rate measured on closed deals that once
-    stayed in that stage beyond the same mark, when at least `stalled_min_deals` such
-    deals are known, instead of by the stage rates, which describe deals that move.
+    ended) is stalled. Stage rates describe deals that move; a stalled deal is weighted by
+    the conversion measured on stays in that stage that went beyond the same mark and
+    ended (advanced, or dropped out), times the rates of the stages after it, when at
+    least `stalled_min_stays` such stays are known. Measured like the stage rates, one
+    step at a time, so deals still open further down the funnel do not bias it.
     Each deal falls in a forecast category (var forecast_categories): a stage mapped in
     `stages`, else commit from the `commit` probability up, best case from `best_case`,
     else pipeline. fct_forecast_by_period rolls them up by close month and quarter. -#}
 {%- set categories = var('forecast_categories') %}
+{%- set open_categories = ['commit', 'best case', 'pipeline'] %}
+{%- if categories is not mapping or categories.get('commit') is not number
+      or categories.get('best_case') is not number %}
+    {{ exceptions.raise_compiler_error(
+        "var forecast_categories needs numbers for commit and best_case (win probabilities "
+        ~ "from which a deal is commit or best case) and optionally stages: {stage: "
+        ~ "category}; got " ~ categories) }}
+{%- endif %}
+{%- for stage, category in (categories.get('stages') or {}).items() %}
+    {%- if category not in open_categories %}
+        {{ exceptions.raise_compiler_error(
+            "var forecast_categories.stages maps " ~ stage ~ " to " ~ category
+            ~ ", which is not a forecast category: use one of " ~ open_categories | join(', ')) }}
+    {%- endif %}
+{%- endfor %}
 with
 
 open_opportunities as (
@@ -33,19 +50,18 @@ rates as (
 ),
 
 stalled_history as (
-    -- closed deals that once stayed in an open stage beyond its 80th percentile: how many,
-    -- and how many of them were won in the end
+    -- stays in an open stage beyond its 80th percentile that have ended: how many, and how
+    -- many of them advanced (the conversion of stalled deals out of the stage)
     select
         stays.pipeline_id,
         stays.stage,
-        count(*) as stalled_deals_closed,
-        sum(case when deals.is_won then 1 else 0 end) as stalled_deals_won
+        count(*) as stalled_stays_ended,
+        sum(case when stays.outcome = 'advanced' then 1 else 0 end) as stalled_stays_advanced
     from {{ ref('fct_opportunity_stages') }} as stays
-    inner join {{ ref('fct_opportunities') }} as deals
-        on stays.opportunity_id = deals.opportunity_id
     inner join rates
         on stays.pipeline_id = rates.pipeline_id and stays.stage = rates.stage
-    where stays.stage_kind = 'open' and deals.is_closed
+    where stays.stage_kind = 'open'
+        and stays.outcome in ('advanced', 'lost', 'suspended', 'terminated')
         and stays.days_in_stage > rates.p80_days_in_stage
     group by stays.pipeline_id, stays.stage
 ),
@@ -66,6 +82,16 @@ from_stage as (
             -- nullif keeps PostgreSQL from evaluating ln(0) before the case above
             else exp(sum(ln(nullif(later.conversion_rate, 0))))
         end as win_probability,
+        -- P(won | advanced out of the stage): the rates of the stages after it
+        case
+            when count(case when later.stage_order > current_rates.stage_order then 1 end)
+                > count(case when later.stage_order > current_rates.stage_order
+                    then later.conversion_rate end) then null
+            when min(case when later.stage_order > current_rates.stage_order
+                then later.conversion_rate end) = 0 then 0.0
+            else exp(coalesce(sum(case when later.stage_order > current_rates.stage_order
+                then ln(nullif(later.conversion_rate, 0)) end), 0))
+        end as win_probability_after_stage,
         sum(case when later.stage_order > current_rates.stage_order then later.median_days else 0 end)
             as median_days_after_stage,
         max(current_rates.median_days) as median_days_in_stage,
@@ -93,9 +119,11 @@ forecast as (
         coalesce(
             open_opportunities.days_in_current_stage > from_stage.p80_days_in_stage, false
         ) as is_stalled,
-        stalled_history.stalled_deals_closed,
-        {{ safe_ratio('stalled_history.stalled_deals_won', 'stalled_history.stalled_deals_closed') }}
-            as stalled_win_rate,
+        stalled_history.stalled_stays_ended,
+        {{ safe_ratio('stalled_history.stalled_stays_advanced', 'stalled_history.stalled_stays_ended') }}
+            as stalled_conversion_rate,
+        {{ safe_ratio('stalled_history.stalled_stays_advanced', 'stalled_history.stalled_stays_ended') }}
+            * from_stage.win_probability_after_stage as stalled_win_rate,
         case
             when from_stage.median_days_in_stage > open_opportunities.days_in_current_stage
                 then from_stage.median_days_in_stage - open_opportunities.days_in_current_stage
@@ -120,12 +148,14 @@ weighted as (
     select
         *,
         case
-            when is_stalled and stalled_deals_closed >= {{ var('stalled_min_deals') }}
+            when is_stalled and stalled_stays_ended >= {{ var('stalled_min_stays') }}
+                and stalled_win_rate is not null
                 then 'stalled rate'
             else 'stage rates'
         end as win_probability_basis,
         case
-            when is_stalled and stalled_deals_closed >= {{ var('stalled_min_deals') }}
+            when is_stalled and stalled_stays_ended >= {{ var('stalled_min_stays') }}
+                and stalled_win_rate is not null
                 then stalled_win_rate
             else stage_win_probability
         end as win_probability
@@ -138,7 +168,7 @@ categorised as (
         amount * win_probability as expected_amount,
         case
             {%- for stage, category in (categories.get('stages') or {}).items() %}
-            when current_stage = '{{ stage }}' then '{{ category }}'
+            when current_stage = {{ dbt.string_literal(stage) }} then '{{ category }}'
             {%- endfor %}
             when win_probability >= {{ categories['commit'] }} then 'commit'
             when win_probability >= {{ categories['best_case'] }} then 'best case'

@@ -91,6 +91,11 @@ by_rep as (
             when quotas.quota is not null then 'sales_quotas'
             when reps.quarterly_quota is not null then 'sales_reps'
         end as quota_source,
+        -- what counts against a quota: a rep without one books nothing against the team's
+        case
+            when coalesce(quotas.quota, reps.quarterly_quota) is not null
+                then coalesce(closed_by_rep.bookings, 0)
+        end as bookings_against_quota,
         case
             when cast(rep_quarters.quarter_start as date) = cast(current_quarter.quarter_start as date)
                 then coalesce(open_by_rep.open_pipeline, 0)
@@ -121,11 +126,15 @@ by_team as (
         sum(suspended_or_terminated) as suspended_or_terminated,
         sum(average_days_to_close * won) / nullif(sum(won), 0) as average_days_to_close,
         sum(quarterly_quota) as quarterly_quota,
-        -- where the reps' quotas came from: one source, or mixed
+        -- where the reps' quotas came from: one source for all, none, or mixed (two
+        -- sources, or some reps without a quota)
         case
-            when min(quota_source) = max(quota_source) then min(quota_source)
-            when max(quota_source) is not null then 'mixed'
+            when count(quota_source) = 0 then null
+            when count(quota_source) = count(*) and min(quota_source) = max(quota_source)
+                then min(quota_source)
+            else 'mixed'
         end as quota_source,
+        sum(bookings_against_quota) as bookings_against_quota,
         sum(open_pipeline) as open_pipeline
     from by_rep
     group by team, quarter_start, is_current_quarter
@@ -141,15 +150,17 @@ rated as (
     select
         *,
         {{ safe_ratio('won', 'won + lost') }} as win_rate,
-        {{ safe_ratio('bookings', 'quarterly_quota') }} as attainment,
+        {{ safe_ratio('bookings_against_quota', 'quarterly_quota') }} as attainment,
         case
-            when quarterly_quota > bookings then quarterly_quota - bookings
-            else 0
+            when quarterly_quota > bookings_against_quota
+                then quarterly_quota - bookings_against_quota
+            when quarterly_quota is not null then 0
         end as remaining_quota,
         case
             when is_current_quarter
                 then {{ safe_ratio('open_pipeline',
-                                   'case when quarterly_quota > bookings then quarterly_quota - bookings end') }}
+                                   'case when quarterly_quota > bookings_against_quota
+                                        then quarterly_quota - bookings_against_quota end') }}
         end as pipeline_coverage
     from combined
 )

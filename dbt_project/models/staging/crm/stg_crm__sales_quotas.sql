@@ -10,6 +10,7 @@ quarters as (
         trim(owner_id) as owner_id,
         cast({{ dbt.date_trunc('quarter', 'quarter_start') }} as date) as quarter_start,
         quota,
+        updated_at,
         deleted_at,
         _batch_id,
         _loaded_at,
@@ -18,7 +19,7 @@ quarters as (
 ),
 
 latest as (
-    {{ latest_version_as_of('quarters', ['owner_id', 'quarter_start']) }}
+    {{ latest_version_as_of('quarters', ['owner_id', 'quarter_start'], 'updated_at') }}
 )
 
 select owner_id, quarter_start, quota, _batch_id, _loaded_at

@@ -654,8 +654,8 @@ def _forecast_section(forecast: pd.DataFrame | None) -> str:
         '<section id="forecast"><h2>Forecast</h2>'
         "<p>Open deals by the month they are expected to close, by category: commit, best "
         "case and pipeline by win probability (measured stage rates; a stalled deal at the "
-        "win rate measured on deals that stalled before), and what was won so far this "
-        "period (closed).</p>"
+        "conversion measured on deals that stalled in its stage before), and what was won "
+        "so far this period (closed).</p>"
         + forecast_chart(months)
         + _table(
             ["quarter", "category", "deals", "amount", "expected amount"],

@@ -12,7 +12,8 @@
       too early         the lift window is still open
       not measurable    no cost recorded (null or 0), or no value for an adoption
       paid back         low > C: the campaign surely returned its cost
-      inconclusive      low <= C <= high: the holdout is too small to tell
+      inconclusive      low <= C <= high: the holdout cannot tell (too small, or the
+                        return sits near break-even)
       gross only        high < C, yet the attributed revenue covers C: the campaign surely
                         did not return its cost, though gross ROI says it did
       lift below cost   high < C and low > 0: a real lift that surely did not pay
@@ -100,9 +101,9 @@ select
             || {{ money_text('actual_cost') }} || '.'
         when 'inconclusive' then
             'Incremental revenue ' || {{ interval_text() }} || ' may or may not cover the cost of '
-            || {{ money_text('actual_cost') }} || ': the holdout of '
+            || {{ money_text('actual_cost') }} || ': with a holdout of '
             || cast(members_control as {{ dbt.type_string() }})
-            || ' members is too small to tell (gross ROI ' || {{ percent_text('roi') }} || ').'
+            || ' members the interval spans it (gross ROI ' || {{ percent_text('roi') }} || ').'
         when 'gross only' then
             'Attributed revenue covers the cost (gross ROI ' || {{ percent_text('roi') }}
             || '), but the holdout shows incremental revenue of only ' || {{ interval_text() }}

@@ -16,12 +16,21 @@
     else pipeline. fct_forecast_by_period rolls them up by close month and quarter. -#}
 {%- set categories = var('forecast_categories') %}
 {%- set open_categories = ['commit', 'best case', 'pipeline'] %}
-{%- if categories is not mapping or categories.get('commit') is not number
-      or categories.get('best_case') is not number %}
+{%- if categories is not mapping
+      or categories.get('commit') is not number or categories.get('commit') is sameas true
+      or categories.get('commit') is sameas false
+      or categories.get('best_case') is not number or categories.get('best_case') is sameas true
+      or categories.get('best_case') is sameas false
+      or not (0 <= categories['best_case'] <= categories['commit'] <= 1) %}
     {{ exceptions.raise_compiler_error(
-        "var forecast_categories needs numbers for commit and best_case (win probabilities "
-        ~ "from which a deal is commit or best case) and optionally stages: {stage: "
-        ~ "category}; got " ~ categories) }}
+        "var forecast_categories needs commit and best_case, win probabilities with "
+        ~ "0 <= best_case <= commit <= 1 (from which a deal is commit or best case), and "
+        ~ "optionally stages: {stage: category}; got " ~ categories) }}
+{%- endif %}
+{%- if var('stalled_min_deals', none) is not none %}
+    {{ exceptions.raise_compiler_error(
+        "var stalled_min_deals is now stalled_min_stays (stalled stays that ended, the "
+        ~ "evidence behind a stalled deal's rate)") }}
 {%- endif %}
 {%- for stage, category in (categories.get('stages') or {}).items() %}
     {%- if category not in open_categories %}
@@ -174,7 +183,8 @@ categorised as (
             when win_probability >= {{ categories['best_case'] }} then 'best case'
             else 'pipeline'
         end as forecast_category,
-        {{ dbt.dateadd('day', 'cast(ceil(expected_days_to_close) as integer)', as_of_date()) }}
+        -- at the earliest the day after the as-of date, which the run has seen in full
+        {{ dbt.dateadd('day', 'greatest(cast(ceil(expected_days_to_close) as integer), 1)', as_of_date()) }}
             as expected_close_date
     from weighted
 )
